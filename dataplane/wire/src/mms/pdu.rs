@@ -1,0 +1,536 @@
+//! An MMS PDU: its message type, headers, Content-Type and body.
+//!
+//! [`Pdu::decode`] borrows every string and every part's data from the input (`Pdu<'a>`);
+//! [`Pdu::into_owned`] gives a `Pdu<'static>` for storage or building. Encoding is canonical:
+//! X-Mms-Message-Type first, then X-Mms-Transaction-ID and X-Mms-MMS-Version, then the other
+//! headers in their order, Content-Type last. Decoding puts headers in the same order, so
+//! `decode(encode(x)) == x` for every decoded `x`.
+
+use std::borrow::Cow;
+
+use crate::error::{DecodeError, EncodeError, ErrorKind, Limit};
+use crate::mms::enums::{MessageType, ResponseStatus, RetrieveStatus, Status, Version};
+use crate::mms::header::{
+    EncodedString, Header, HeaderName, TimeValue, Value, decode_value, encode_value, field,
+};
+use crate::reader::Reader;
+use crate::wsp::{Body, ContentType, decode_multipart, encode_multipart};
+use crate::{Limits, Warning, WarningKind, writer};
+
+/// An MMS PDU.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Pdu<'a> {
+    /// X-Mms-Message-Type.
+    pub message_type: MessageType,
+    /// All other headers but Content-Type, in canonical order.
+    pub headers: Vec<Header<'a>>,
+    /// Content-Type; present exactly when there is a body.
+    pub content_type: Option<ContentType<'a>>,
+    /// The body (multipart entries or data).
+    pub body: Option<Body<'a>>,
+}
+
+fn rank(h: &Header<'_>) -> u8 {
+    match h.name {
+        HeaderName::Field(field::TRANSACTION_ID) => 0,
+        HeaderName::Field(field::MMS_VERSION) => 1,
+        _ => 2,
+    }
+}
+
+impl<'a> Pdu<'a> {
+    /// A PDU of this type with no headers.
+    pub fn new(message_type: MessageType) -> Self {
+        Pdu {
+            message_type,
+            headers: Vec::new(),
+            content_type: None,
+            body: None,
+        }
+    }
+
+    /// Decode with `limits`; warnings about tolerated sloppiness are dropped.
+    pub fn decode(buf: &'a [u8], limits: &Limits) -> Result<Self, DecodeError> {
+        Self::decode_with_warnings(buf, limits).map(|(p, _)| p)
+    }
+
+    /// Decode with `limits`, and say what was tolerated.
+    pub fn decode_with_warnings(
+        buf: &'a [u8],
+        limits: &Limits,
+    ) -> Result<(Self, Vec<Warning>), DecodeError> {
+        if buf.len() > limits.max_pdu_bytes {
+            return Err(DecodeError::new(
+                ErrorKind::Limit(Limit::PduBytes),
+                limits.max_pdu_bytes,
+            ));
+        }
+        let mut warnings = Vec::new();
+        let mut r = Reader::new(buf);
+        if r.peek() != Some(field::MESSAGE_TYPE) {
+            return Err(r.err(ErrorKind::NotMmsPdu));
+        }
+        r.u8()?;
+        let at = r.offset();
+        let mt = r.u8()?;
+        if mt < 0x80 {
+            return Err(r.err_at(ErrorKind::InvalidValue("X-Mms-Message-Type"), at));
+        }
+        let message_type = MessageType(mt);
+        let mut pdu = Pdu::new(message_type);
+        loop {
+            let Some(b) = r.peek() else { break };
+            if pdu.headers.len() >= limits.max_headers {
+                return Err(r.err(ErrorKind::Limit(Limit::Headers)));
+            }
+            let at = r.offset();
+            match b {
+                field::CONTENT_TYPE => {
+                    r.u8()?;
+                    let ct = ContentType::decode(&mut r, limits)?;
+                    let body_at = r.offset();
+                    let rest = r.take_rest();
+                    let body = if ct.media.is_wsp_multipart() {
+                        let mut br = Reader::with_base(rest, body_at);
+                        Body::Multipart(decode_multipart(&mut br, limits, 0, &mut warnings)?)
+                    } else {
+                        Body::Data(Cow::Borrowed(rest))
+                    };
+                    pdu.content_type = Some(ct);
+                    pdu.body = Some(body);
+                    break;
+                }
+                field::MESSAGE_TYPE => {
+                    return Err(r.err(ErrorKind::InvalidValue("repeated X-Mms-Message-Type")));
+                }
+                0x80..=0xFF => {
+                    r.u8()?;
+                    let value = decode_value(&mut r, b, message_type, limits, &mut warnings)?;
+                    pdu.headers.push(Header {
+                        name: HeaderName::Field(b),
+                        value,
+                    });
+                }
+                0x20..=0x7E => {
+                    let name = r.until_nul()?;
+                    let value = r.text_string()?;
+                    pdu.headers.push(Header {
+                        name: HeaderName::Application(Cow::Borrowed(name)),
+                        value: Value::Text(Cow::Borrowed(value)),
+                    });
+                }
+                _ => {
+                    // Handsets leave stray NULs after the last header; nothing else is
+                    // skipped.
+                    if r.rest().iter().all(|&z| z == 0) {
+                        warnings.push(Warning {
+                            offset: at,
+                            kind: WarningKind::TrailingBytes(r.remaining()),
+                        });
+                        r.take_rest();
+                        break;
+                    }
+                    return Err(r.err(ErrorKind::Unexpected {
+                        byte: b,
+                        what: "header field",
+                    }));
+                }
+            }
+        }
+        pdu.headers.sort_by_key(rank);
+        Ok((pdu, warnings))
+    }
+
+    /// Encode canonically into a new buffer.
+    pub fn encode(&self) -> Result<Vec<u8>, EncodeError> {
+        let mut out = Vec::with_capacity(self.body.as_ref().map_or(0, Body::encoded_len) + 256);
+        self.encode_into(&mut out)?;
+        Ok(out)
+    }
+
+    /// Encode the headers (up to and including the Content-Type value) into `out`. With a
+    /// data body, the body follows in `out`'s caller's hands (scatter-gather writes).
+    pub fn encode_headers_into(&self, out: &mut Vec<u8>) -> Result<(), EncodeError> {
+        if self.message_type.0 < 0x80 {
+            return Err(EncodeError::OutOfRange("X-Mms-Message-Type"));
+        }
+        out.push(field::MESSAGE_TYPE);
+        out.push(self.message_type.0);
+        for pass in 0..3 {
+            for h in self.headers.iter().filter(|h| rank(h) == pass) {
+                match &h.name {
+                    HeaderName::Field(field::CONTENT_TYPE | field::MESSAGE_TYPE) => {
+                        return Err(EncodeError::Inconsistent(
+                            "Content-Type and X-Mms-Message-Type are not listed as headers",
+                        ));
+                    }
+                    HeaderName::Field(code) if *code >= 0x80 => {
+                        out.push(*code);
+                        encode_value(out, *code, &h.value)?;
+                    }
+                    HeaderName::Field(_) => return Err(EncodeError::OutOfRange("field code")),
+                    HeaderName::Application(name) => {
+                        writer::token_text(out, name, "application header name")?;
+                        match &h.value {
+                            Value::Text(t) => writer::text_string(out, t, "application header")?,
+                            _ => {
+                                return Err(EncodeError::Inconsistent(
+                                    "application header values are text",
+                                ));
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        match (&self.content_type, &self.body) {
+            (Some(ct), _) => {
+                out.push(field::CONTENT_TYPE);
+                ct.encode(out)?;
+            }
+            (None, Some(_)) => return Err(EncodeError::Inconsistent("body without Content-Type")),
+            (None, None) => {}
+        }
+        Ok(())
+    }
+
+    /// Encode canonically, appending to `out`.
+    pub fn encode_into(&self, out: &mut Vec<u8>) -> Result<(), EncodeError> {
+        self.encode_headers_into(out)?;
+        match (&self.content_type, &self.body) {
+            (Some(ct), Some(Body::Multipart(parts))) => {
+                if !ct.media.is_wsp_multipart() {
+                    return Err(EncodeError::Inconsistent(
+                        "multipart entries under a non-multipart Content-Type",
+                    ));
+                }
+                encode_multipart(out, parts)
+            }
+            (Some(_), Some(Body::Data(d))) => {
+                out.extend_from_slice(d);
+                Ok(())
+            }
+            (Some(ct), None) if ct.media.is_wsp_multipart() => encode_multipart(out, &[]),
+            _ => Ok(()),
+        }
+    }
+
+    /// A copy that owns its data.
+    pub fn into_owned(self) -> Pdu<'static> {
+        Pdu {
+            message_type: self.message_type,
+            headers: self.headers.into_iter().map(Header::into_owned).collect(),
+            content_type: self.content_type.map(ContentType::into_owned),
+            body: self.body.map(Body::into_owned),
+        }
+    }
+
+    /// Put headers in canonical order (transaction id, version, the rest).
+    pub fn canonicalize(&mut self) {
+        self.headers.sort_by_key(rank);
+    }
+
+    /// The first value of field `code`.
+    pub fn get(&self, code: u8) -> Option<&Value<'a>> {
+        self.headers
+            .iter()
+            .find(|h| h.name == HeaderName::Field(code))
+            .map(|h| &h.value)
+    }
+
+    /// Every value of field `code`, in order.
+    pub fn get_all(&self, code: u8) -> impl Iterator<Item = &Value<'a>> {
+        self.headers
+            .iter()
+            .filter(move |h| h.name == HeaderName::Field(code))
+            .map(|h| &h.value)
+    }
+
+    /// Add a header, keeping canonical order.
+    pub fn push(&mut self, code: u8, value: Value<'a>) {
+        let h = Header {
+            name: HeaderName::Field(code),
+            value,
+        };
+        let r = rank(&h);
+        let pos = self
+            .headers
+            .iter()
+            .position(|x| rank(x) > r)
+            .unwrap_or(self.headers.len());
+        self.headers.insert(pos, h);
+    }
+
+    /// Add a header (builder style).
+    pub fn with(mut self, code: u8, value: Value<'a>) -> Self {
+        self.push(code, value);
+        self
+    }
+
+    /// Replace every value of `code` with one value (added at its canonical place if absent).
+    pub fn set(&mut self, code: u8, value: Value<'a>) {
+        match self
+            .headers
+            .iter()
+            .position(|h| h.name == HeaderName::Field(code))
+        {
+            Some(i) => {
+                if let Some(h) = self.headers.get_mut(i) {
+                    h.value = value;
+                }
+                let mut seen = 0usize;
+                self.headers.retain(|h| {
+                    if h.name == HeaderName::Field(code) {
+                        seen += 1;
+                        seen == 1
+                    } else {
+                        true
+                    }
+                });
+            }
+            None => self.push(code, value),
+        }
+    }
+
+    /// Remove every value of `code`.
+    pub fn remove(&mut self, code: u8) {
+        self.headers.retain(|h| h.name != HeaderName::Field(code));
+    }
+
+    /// Set the body with its Content-Type.
+    pub fn set_body(&mut self, content_type: ContentType<'a>, body: Body<'a>) {
+        self.content_type = Some(content_type);
+        self.body = Some(body);
+    }
+
+    fn text_of(&self, code: u8) -> Option<&[u8]> {
+        self.get(code).and_then(Value::text)
+    }
+
+    fn octet_of(&self, code: u8) -> Option<u8> {
+        match self.get(code) {
+            Some(Value::Octet(o)) => Some(*o),
+            _ => None,
+        }
+    }
+
+    fn integer_of(&self, code: u8) -> Option<u64> {
+        match self.get(code) {
+            Some(Value::Integer(i)) => Some(*i),
+            _ => None,
+        }
+    }
+
+    /// X-Mms-Transaction-ID.
+    pub fn transaction_id(&self) -> Option<&[u8]> {
+        self.text_of(field::TRANSACTION_ID)
+    }
+
+    /// X-Mms-MMS-Version.
+    pub fn version(&self) -> Option<Version> {
+        self.octet_of(field::MMS_VERSION).map(|o| Version(o & 0x7F))
+    }
+
+    /// Message-ID.
+    pub fn message_id(&self) -> Option<&[u8]> {
+        self.text_of(field::MESSAGE_ID)
+    }
+
+    /// From: `Some(None)` for the insert-address token.
+    pub fn from(&self) -> Option<Option<&EncodedString<'a>>> {
+        match self.get(field::FROM) {
+            Some(Value::From(a)) => Some(a.as_ref()),
+            _ => None,
+        }
+    }
+
+    /// Recipients of one kind (field::TO, CC or BCC).
+    pub fn recipients(&self, code: u8) -> impl Iterator<Item = &EncodedString<'a>> {
+        self.get_all(code).filter_map(|v| match v {
+            Value::Encoded(e) => Some(e),
+            _ => None,
+        })
+    }
+
+    /// Subject.
+    pub fn subject(&self) -> Option<&EncodedString<'a>> {
+        match self.get(field::SUBJECT) {
+            Some(Value::Encoded(e)) => Some(e),
+            _ => None,
+        }
+    }
+
+    /// X-Mms-Content-Location (plain form).
+    pub fn content_location(&self) -> Option<&[u8]> {
+        match self.get(field::CONTENT_LOCATION) {
+            Some(Value::Text(t)) => Some(t),
+            _ => None,
+        }
+    }
+
+    /// X-Mms-Response-Status.
+    pub fn response_status(&self) -> Option<ResponseStatus> {
+        self.octet_of(field::RESPONSE_STATUS).map(ResponseStatus)
+    }
+
+    /// X-Mms-Retrieve-Status.
+    pub fn retrieve_status(&self) -> Option<RetrieveStatus> {
+        self.octet_of(field::RETRIEVE_STATUS).map(RetrieveStatus)
+    }
+
+    /// X-Mms-Status.
+    pub fn status(&self) -> Option<Status> {
+        self.octet_of(field::STATUS).map(Status)
+    }
+
+    /// Date (seconds since the epoch).
+    pub fn date(&self) -> Option<u64> {
+        self.integer_of(field::DATE)
+    }
+
+    /// X-Mms-Message-Size.
+    pub fn message_size(&self) -> Option<u64> {
+        self.integer_of(field::MESSAGE_SIZE)
+    }
+
+    /// X-Mms-Expiry.
+    pub fn expiry(&self) -> Option<TimeValue> {
+        match self.get(field::EXPIRY) {
+            Some(Value::Time(t)) => Some(*t),
+            _ => None,
+        }
+    }
+
+    /// A Yes/No field: `Some(true)` for Yes.
+    pub fn yes_no(&self, code: u8) -> Option<bool> {
+        self.octet_of(code).map(|o| o == 0x80)
+    }
+
+    /// Multipart entries (empty for data bodies and body-less PDUs).
+    pub fn parts(&self) -> &[crate::wsp::Part<'a>] {
+        match &self.body {
+            Some(Body::Multipart(p)) => p,
+            _ => &[],
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wsp::{MediaType, Part, tables};
+
+    /// mmsd unit/test-mmsutil.c mms_m_notify_ind_1 (PROTOCOLS.md 1.7), written out.
+    const NOTIFY_IND_1: &[u8] = b"\x8c\x82\x98OgQKKB\0\x8d\x90\x89\x08\x80Erotik\0\x96Pin-Ups\0\x8a\x80\x8e\x02\x40\x00\x88\x05\x81\x03\x03\xf4\x80\x83http://eps3.de/O/Z9IZO\0";
+
+    #[test]
+    fn notification_ind_fields() {
+        let p = Pdu::decode(NOTIFY_IND_1, &Limits::default()).unwrap();
+        assert_eq!(p.message_type, MessageType::NOTIFICATION_IND);
+        assert_eq!(p.transaction_id(), Some(&b"OgQKKB"[..]));
+        assert_eq!(p.version(), Some(Version::V1_0));
+        assert_eq!(p.from().unwrap().unwrap().text, &b"Erotik"[..]);
+        assert_eq!(p.subject().unwrap().to_text().unwrap(), "Pin-Ups");
+        assert_eq!(p.message_size(), Some(16384));
+        assert_eq!(p.expiry(), Some(TimeValue::Relative(259_200)));
+        assert_eq!(p.content_location(), Some(&b"http://eps3.de/O/Z9IZO"[..]));
+        // Canonical re-encoding is byte-identical (it was canonical already).
+        assert_eq!(p.encode().unwrap(), NOTIFY_IND_1);
+    }
+
+    #[test]
+    fn canonical_order_and_identity() {
+        // Version before transaction id on the wire; the decode puts them in order.
+        let wire = b"\x8c\x83\x8d\x92\x98T1\0\x95\x81";
+        let p = Pdu::decode(wire, &Limits::default()).unwrap();
+        let enc = p.encode().unwrap();
+        assert_eq!(enc, b"\x8c\x83\x98T1\0\x8d\x92\x95\x81");
+        assert_eq!(Pdu::decode(&enc, &Limits::default()).unwrap(), p);
+    }
+
+    #[test]
+    fn send_req_with_parts() {
+        let smil = b"<smil><body><par><text src=\"t.txt\"/></par></body></smil>";
+        let mut p = Pdu::new(MessageType::SEND_REQ)
+            .with(field::MMS_VERSION, Value::Octet(0x92))
+            .with(field::TRANSACTION_ID, Value::Text(Cow::Borrowed(b"tx-1")))
+            .with(field::FROM, Value::From(None))
+            .with(
+                field::TO,
+                Value::Encoded(EncodedString::plain(&b"+358401/TYPE=PLMN"[..])),
+            );
+        let ct = ContentType::new(MediaType::WellKnown(tables::CT_MULTIPART_RELATED)).with(
+            crate::wsp::ParamName::WellKnown(0x09),
+            crate::wsp::ParamValue::Text(Cow::Borrowed(b"application/smil")),
+        );
+        p.set_body(
+            ct,
+            Body::Multipart(vec![
+                Part::new(
+                    ContentType::new(MediaType::Text(Cow::Borrowed(b"application/smil"))),
+                    &smil[..],
+                ),
+                Part::new(
+                    ContentType::well_known(tables::CT_TEXT_PLAIN),
+                    &b"hello"[..],
+                ),
+            ]),
+        );
+        let enc = p.encode().unwrap();
+        assert_eq!(&enc[..4], b"\x8c\x80\x98t");
+        let back = Pdu::decode(&enc, &Limits::default()).unwrap();
+        assert_eq!(back, p);
+        assert_eq!(back.parts()[1].data(), Some(&b"hello"[..]));
+        // Zero copy: the part data points into the encoded buffer.
+        let d = back.parts()[0].data().unwrap();
+        let range = enc.as_ptr_range();
+        assert!(range.contains(&d.as_ptr()));
+    }
+
+    #[test]
+    fn trailing_nuls_tolerated_other_junk_refused() {
+        let (p, w) =
+            Pdu::decode_with_warnings(b"\x8c\x82\x98X\0\x81\0\0", &Limits::default()).unwrap();
+        assert_eq!(p.headers.len(), 2);
+        assert_eq!(w.len(), 1);
+        let e = Pdu::decode(b"\x8c\x82\x98X\0\x01\x02", &Limits::default()).unwrap_err();
+        assert_eq!(e.offset, 5);
+    }
+
+    #[test]
+    fn not_mms_and_limits() {
+        assert_eq!(
+            Pdu::decode(b"<html>", &Limits::default()).unwrap_err().kind,
+            ErrorKind::NotMmsPdu
+        );
+        assert_eq!(
+            Pdu::decode(b"", &Limits::default()).unwrap_err().kind,
+            ErrorKind::NotMmsPdu
+        );
+        let l = Limits {
+            max_pdu_bytes: 4,
+            ..Limits::default()
+        };
+        assert_eq!(
+            Pdu::decode(NOTIFY_IND_1, &l).unwrap_err().kind,
+            ErrorKind::Limit(Limit::PduBytes)
+        );
+        let l = Limits {
+            max_headers: 3,
+            ..Limits::default()
+        };
+        assert_eq!(
+            Pdu::decode(NOTIFY_IND_1, &l).unwrap_err().kind,
+            ErrorKind::Limit(Limit::Headers)
+        );
+    }
+
+    #[test]
+    fn every_truncation_is_an_error_not_a_panic() {
+        for n in 0..NOTIFY_IND_1.len() {
+            // Cutting inside a value must fail; cutting between headers decodes fewer headers.
+            let _ = Pdu::decode(&NOTIFY_IND_1[..n], &Limits::default());
+        }
+        assert!(Pdu::decode(&NOTIFY_IND_1[..NOTIFY_IND_1.len() - 1], &Limits::default()).is_err());
+    }
+}
