@@ -19,6 +19,7 @@
 
 pub mod charset;
 pub mod error;
+pub mod http;
 #[cfg(feature = "json")]
 pub mod json;
 pub mod mms;

@@ -464,8 +464,8 @@ pub fn write_params(f: &mut impl fmt::Write, params: &[Param<'_>]) -> fmt::Resul
         if matches!(p.value, ParamValue::NoValue) {
             continue;
         }
-        let token = !v.is_empty() && writer::is_token(v.as_bytes());
-        if token && !matches!(p.value, ParamValue::Quoted(_)) {
+        // Quoted only where MIME needs it, so that the text form is canonical.
+        if !v.is_empty() && writer::is_token(v.as_bytes()) {
             write!(f, "={v}")?;
         } else {
             f.write_str("=\"")?;
