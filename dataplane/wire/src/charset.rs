@@ -162,7 +162,12 @@ pub fn decode(mib: u64, bytes: &[u8]) -> Option<Cow<'_, str>> {
             if mib == US_ASCII && !bytes.is_ascii() {
                 return None;
             }
-            enc.decode_without_bom_handling_and_without_replacement(bytes)
+            // A UTF-8 byte order mark is not text (handsets put one before subjects).
+            let body = match bytes {
+                [0xEF, 0xBB, 0xBF, rest @ ..] if enc == encoding_rs::UTF_8 => rest,
+                _ => bytes,
+            };
+            enc.decode_without_bom_handling_and_without_replacement(body)
         }
     }
 }
@@ -214,6 +219,7 @@ mod tests {
     #[test]
     fn conversions() {
         assert_eq!(decode(UTF_8, "Shõrt".as_bytes()).unwrap(), "Shõrt");
+        assert_eq!(decode(UTF_8, "\u{feff}Shõrt".as_bytes()).unwrap(), "Shõrt");
         assert!(decode(UTF_8, &[0xFF]).is_none());
         assert!(decode(US_ASCII, &[0xE9]).is_none());
         assert_eq!(decode(ISO_8859_1, &[0x41, 0xE9]).unwrap(), "Aé");

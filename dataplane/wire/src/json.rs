@@ -130,7 +130,7 @@ fn hex(b: &[u8]) -> String {
 
 fn unhex(path: &str, s: &str) -> Result<Vec<u8>, JsonError> {
     let s: String = s.chars().filter(|c| !c.is_whitespace()).collect();
-    if s.len() % 2 != 0 {
+    if !s.len().is_multiple_of(2) {
         return err(path, "odd number of hex digits");
     }
     (0..s.len())
@@ -552,7 +552,10 @@ fn value_from(path: &str, code: u8, j: &Json) -> Result<Value<'static>, JsonErro
 // MIME text of Content-Type / Content-Disposition
 
 /// Split `type; a=b; c="d;e"` into the first item and (name, value) pairs.
-fn split_mime(path: &str, s: &str) -> Result<(String, Vec<(String, Option<String>)>), JsonError> {
+/// A MIME value split into its first item and its (name, value) parameters.
+type MimeParts = (String, Vec<(String, Option<String>)>);
+
+fn split_mime(path: &str, s: &str) -> Result<MimeParts, JsonError> {
     let mut items: Vec<String> = Vec::new();
     let mut cur = String::new();
     let mut quoted = false;
@@ -785,7 +788,7 @@ fn part_json(p: &Part<'_>) -> Json {
     Json::Object(m)
 }
 
-fn list<'j>(j: &'j Json) -> Vec<&'j Json> {
+fn list(j: &Json) -> Vec<&Json> {
     match j {
         Json::Array(a) => a.iter().collect(),
         other => vec![other],
@@ -825,6 +828,42 @@ fn body_from(
     }
 }
 
+fn part_headers_from(
+    path: &str,
+    hs: &Json,
+    headers: &mut Vec<PartHeader<'static>>,
+) -> Result<(), JsonError> {
+    let Some(hs) = hs.as_array() else {
+        return err(&format!("{path}.headers"), "expected an array");
+    };
+    for (i, h) in hs.iter().enumerate() {
+        let hp = format!("{path}.headers[{i}]");
+        let Some(ho) = h.as_object() else {
+            return err(&hp, "expected an object");
+        };
+        if let Some(code) = ho.get("code") {
+            only_keys(&hp, ho, &["name", "code", "raw"])?;
+            let code = code
+                .as_u64()
+                .and_then(|c| u8::try_from(c).ok())
+                .filter(|c| *c < 0x80)
+                .map_or_else(|| err(&hp, "header codes are 0..=127"), Ok)?;
+            let raw = unhex(&hp, get(&hp, ho, "raw")?.as_str().unwrap_or(""))?;
+            headers.push(PartHeader::Other {
+                code,
+                raw: Cow::Owned(raw),
+            });
+        } else {
+            only_keys(&hp, ho, &["name", "value"])?;
+            headers.push(PartHeader::Text {
+                name: Cow::Owned(text_from(&hp, get(&hp, ho, "name")?)?),
+                value: Cow::Owned(text_from(&hp, get(&hp, ho, "value")?)?),
+            });
+        }
+    }
+    Ok(())
+}
+
 fn part_from(path: &str, j: &Json) -> Result<Part<'static>, JsonError> {
     let Some(o) = j.as_object() else {
         return err(path, "expected an object");
@@ -847,63 +886,40 @@ fn part_from(path: &str, j: &Json) -> Result<Part<'static>, JsonError> {
         Some(s) => parse_content_type(&ctp, s)?,
         None => return err(&ctp, "expected MIME text"),
     };
+    // Headers in the order of their keys, so that the JSON form is stable.
     let mut headers = Vec::new();
-    if let Some(v) = o.get("Content-ID") {
-        for x in list(v) {
-            headers.push(PartHeader::ContentId {
-                value: Cow::Owned(text_from(&format!("{path}.Content-ID"), x)?),
-                quoted: true,
-            });
-        }
-    }
-    if let Some(v) = o.get("Content-Location") {
-        for x in list(v) {
-            headers.push(PartHeader::ContentLocation(Cow::Owned(text_from(
-                &format!("{path}.Content-Location"),
-                x,
-            )?)));
-        }
-    }
-    if let Some(v) = o.get("Content-Disposition") {
-        for x in list(v) {
-            let p = format!("{path}.Content-Disposition");
-            let Some(s) = x.as_str() else {
-                return err(&p, "expected MIME text");
-            };
-            headers.push(PartHeader::ContentDisposition {
-                code: tables::header::CONTENT_DISPOSITION,
-                value: parse_disposition(&p, s)?,
-            });
-        }
-    }
-    if let Some(hs) = o.get("headers") {
-        let Some(hs) = hs.as_array() else {
-            return err(&format!("{path}.headers"), "expected an array");
-        };
-        for (i, h) in hs.iter().enumerate() {
-            let hp = format!("{path}.headers[{i}]");
-            let Some(ho) = h.as_object() else {
-                return err(&hp, "expected an object");
-            };
-            if let Some(code) = ho.get("code") {
-                only_keys(&hp, ho, &["name", "code", "raw"])?;
-                let code = code
-                    .as_u64()
-                    .and_then(|c| u8::try_from(c).ok())
-                    .filter(|c| *c < 0x80)
-                    .map_or_else(|| err(&hp, "header codes are 0..=127"), Ok)?;
-                let raw = unhex(&hp, get(&hp, ho, "raw")?.as_str().unwrap_or(""))?;
-                headers.push(PartHeader::Other {
-                    code,
-                    raw: Cow::Owned(raw),
-                });
-            } else {
-                only_keys(&hp, ho, &["name", "value"])?;
-                headers.push(PartHeader::Text {
-                    name: Cow::Owned(text_from(&hp, get(&hp, ho, "name")?)?),
-                    value: Cow::Owned(text_from(&hp, get(&hp, ho, "value")?)?),
-                });
+    for (key, v) in o {
+        match key.as_str() {
+            "Content-ID" => {
+                for x in list(v) {
+                    headers.push(PartHeader::ContentId {
+                        value: Cow::Owned(text_from(&format!("{path}.Content-ID"), x)?),
+                        quoted: true,
+                    });
+                }
             }
+            "Content-Location" => {
+                for x in list(v) {
+                    headers.push(PartHeader::ContentLocation(Cow::Owned(text_from(
+                        &format!("{path}.Content-Location"),
+                        x,
+                    )?)));
+                }
+            }
+            "Content-Disposition" => {
+                for x in list(v) {
+                    let p = format!("{path}.Content-Disposition");
+                    let Some(s) = x.as_str() else {
+                        return err(&p, "expected MIME text");
+                    };
+                    headers.push(PartHeader::ContentDisposition {
+                        code: tables::header::CONTENT_DISPOSITION,
+                        value: parse_disposition(&p, s)?,
+                    });
+                }
+            }
+            "headers" => part_headers_from(path, v, &mut headers)?,
+            _ => {}
         }
     }
     let body = body_from(path, o, &ct)?;

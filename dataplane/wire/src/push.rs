@@ -24,7 +24,7 @@ use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 
 use crate::error::{DecodeError, EncodeError, ErrorKind, Limit};
-use crate::reader::{Reader, TEXT_QUOTE};
+use crate::reader::Reader;
 use crate::wsp::content_type::ContentType;
 use crate::wsp::tables::{self, APP_ID_MMS_UA, CT_MMS_MESSAGE, header};
 use crate::{Limits, writer};
@@ -295,15 +295,8 @@ fn nonempty(s: &[u8]) -> Option<&[u8]> {
     (!s.is_empty()).then_some(s)
 }
 
-/// A Text-string that reads back as `s`: quoted when its first octet is 0x7F or above (the
-/// shared writer quotes only from 0x80, and a leading 0x7F would be taken for the quote).
+/// A Text-string that reads back as `s` (the writer quotes a leading 0x7F or >= 0x80).
 fn text_value(out: &mut Vec<u8>, s: &[u8], what: &'static str) -> Result<(), EncodeError> {
-    if s.first() == Some(&TEXT_QUOTE) {
-        if s.contains(&0) {
-            return Err(EncodeError::NulInText(what));
-        }
-        out.push(TEXT_QUOTE);
-    }
     writer::text_string(out, s, what)
 }
 

@@ -96,7 +96,9 @@ fn check_text(s: &[u8], what: &'static str) -> Result<(), EncodeError> {
 /// Append a Text-string: the quote 0x7F when the first octet is >= 0x80, the text, NUL.
 pub fn text_string(out: &mut Vec<u8>, s: &[u8], what: &'static str) -> Result<(), EncodeError> {
     check_text(s, what)?;
-    if s.first().is_some_and(|&b| b >= 0x80) {
+    // The quote is required before an octet >= 0x80, and needed before a leading 0x7F too,
+    // which a reader would otherwise take for the quote.
+    if s.first().is_some_and(|&b| b >= 0x80 || b == TEXT_QUOTE) {
         out.push(TEXT_QUOTE);
     }
     out.extend_from_slice(s);
@@ -213,6 +215,9 @@ mod tests {
         text_string(&mut out, "é".as_bytes(), "t").unwrap();
         assert_eq!(out, [0x7F, 0xC3, 0xA9, 0]);
         assert!(text_string(&mut out, b"a\0b", "t").is_err());
+        out.clear();
+        text_string(&mut out, b"\x7fx", "t").unwrap();
+        assert_eq!(Reader::new(&out).text_string().unwrap(), b"\x7fx");
         assert!(token_text(&mut out, b"", "t").is_err());
     }
 }

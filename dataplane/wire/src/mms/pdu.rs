@@ -78,8 +78,7 @@ impl<'a> Pdu<'a> {
         }
         let message_type = MessageType(mt);
         let mut pdu = Pdu::new(message_type);
-        loop {
-            let Some(b) = r.peek() else { break };
+        while let Some(b) = r.peek() {
             if pdu.headers.len() >= limits.max_headers {
                 return Err(r.err(ErrorKind::Limit(Limit::Headers)));
             }
