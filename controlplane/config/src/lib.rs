@@ -1,0 +1,1 @@
+//! The mmsc configuration.
