@@ -1,5 +1,6 @@
 //! The MMS encapsulation (OMA-TS-MMS_ENC 1.0-1.3).
 
+pub mod build;
 pub mod enums;
 pub mod header;
 pub mod pdu;

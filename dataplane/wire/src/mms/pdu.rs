@@ -140,6 +140,48 @@ impl<'a> Pdu<'a> {
         Ok((pdu, warnings))
     }
 
+    /// The headers that decode before the first error (with that error), for answering a
+    /// malformed request: its transaction id and version can usually still be echoed.
+    pub fn decode_prefix(buf: &'a [u8]) -> (Self, Option<DecodeError>) {
+        let mut r = Reader::new(buf);
+        let mut pdu = Pdu::new(MessageType(0));
+        if r.peek() != Some(field::MESSAGE_TYPE) {
+            return (pdu, Some(r.err(ErrorKind::NotMmsPdu)));
+        }
+        let _ = r.u8();
+        match r.u8() {
+            Ok(mt) if mt >= 0x80 => pdu.message_type = MessageType(mt),
+            _ => {
+                return (
+                    pdu,
+                    Some(r.err(ErrorKind::InvalidValue("X-Mms-Message-Type"))),
+                );
+            }
+        }
+        let limits = Limits::default();
+        let mut warnings = Vec::new();
+        let mut count = 0usize;
+        while let Some(b @ 0x80..=0xFF) = r.peek() {
+            if b == field::CONTENT_TYPE || count >= limits.max_headers {
+                break;
+            }
+            count += 1;
+            let _ = r.u8();
+            match decode_value(&mut r, b, pdu.message_type, &limits, &mut warnings) {
+                Ok(value) => pdu.headers.push(Header {
+                    name: HeaderName::Field(b),
+                    value,
+                }),
+                Err(e) => {
+                    pdu.headers.sort_by_key(rank);
+                    return (pdu, Some(e));
+                }
+            }
+        }
+        pdu.headers.sort_by_key(rank);
+        (pdu, None)
+    }
+
     /// Encode canonically into a new buffer.
     pub fn encode(&self) -> Result<Vec<u8>, EncodeError> {
         let mut out = Vec::with_capacity(self.body.as_ref().map_or(0, Body::encoded_len) + 256);

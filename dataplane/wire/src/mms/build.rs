@@ -1,0 +1,240 @@
+//! Builders of the PDUs an MMS Relay/Server sends (OMA-TS-MMS_CTR): confirmations, the
+//! notification, the retrieval answer, and the reports to an originator.
+
+use std::borrow::Cow;
+
+use crate::mms::enums::{
+    MessageClass, MessageType, ReadStatus, ResponseStatus, RetrieveStatus, Status, Version,
+};
+use crate::mms::header::{EncodedString, TimeValue, Value, field};
+use crate::mms::pdu::Pdu;
+
+fn text(t: &[u8]) -> Value<'static> {
+    Value::Text(Cow::Owned(t.to_vec()))
+}
+
+fn base(mt: MessageType, tid: Option<&[u8]>, version: Version) -> Pdu<'static> {
+    let mut p = Pdu::new(mt);
+    if let Some(t) = tid {
+        p.push(field::TRANSACTION_ID, text(t));
+    }
+    p.push(field::MMS_VERSION, Value::Octet(0x80 | version.0));
+    p
+}
+
+/// An address value (`+358.../TYPE=PLMN`) as an Encoded-string-value.
+pub fn address(a: &str) -> Value<'static> {
+    Value::Encoded(EncodedString::plain(a.as_bytes().to_vec()))
+}
+
+/// m-send-conf: the answer to an m-send-req.
+pub fn send_conf(
+    tid: Option<&[u8]>,
+    version: Version,
+    status: ResponseStatus,
+    message_id: Option<&[u8]>,
+) -> Pdu<'static> {
+    let mut p = base(MessageType::SEND_CONF, tid, version);
+    p.push(field::RESPONSE_STATUS, Value::Octet(status.0));
+    if let Some(m) = message_id {
+        p.push(field::MESSAGE_ID, text(m));
+    }
+    p
+}
+
+/// m-forward-conf: the answer to an m-forward-req.
+pub fn forward_conf(
+    tid: Option<&[u8]>,
+    version: Version,
+    status: ResponseStatus,
+    message_id: Option<&[u8]>,
+) -> Pdu<'static> {
+    let mut p = send_conf(tid, version, status, message_id);
+    p.message_type = MessageType::FORWARD_CONF;
+    p
+}
+
+/// What an m-notification-ind announces.
+#[derive(Clone, Debug)]
+pub struct Notification<'a> {
+    /// Transaction id of this notification (the handset echoes it in m-notifyresp-ind).
+    pub tid: &'a [u8],
+    /// MMS version to speak.
+    pub version: Version,
+    /// The originator, unless hidden.
+    pub from: Option<&'a str>,
+    /// Subject, as the originator sent it.
+    pub subject: Option<EncodedString<'a>>,
+    /// Message class (token or text), Personal when absent.
+    pub class: Option<Value<'a>>,
+    /// Size of the message, octets.
+    pub size: u64,
+    /// Expiry, absolute (seconds since the epoch).
+    pub expiry: u64,
+    /// Where to fetch it.
+    pub content_location: &'a [u8],
+    /// Whether a delivery report was requested (MMS 1.1+ carries it in the notification).
+    pub delivery_report: Option<bool>,
+}
+
+/// m-notification-ind.
+pub fn notification_ind(n: &Notification<'_>) -> Pdu<'static> {
+    let mut p = base(MessageType::NOTIFICATION_IND, Some(n.tid), n.version);
+    if let Some(f) = n.from {
+        p.push(
+            field::FROM,
+            Value::From(Some(EncodedString::plain(f.as_bytes().to_vec()))),
+        );
+    }
+    if let Some(s) = &n.subject {
+        p.push(field::SUBJECT, Value::Encoded(s.clone().into_owned()));
+    }
+    p.push(
+        field::MESSAGE_CLASS,
+        n.class
+            .clone()
+            .map_or(Value::Octet(MessageClass::PERSONAL.0), Value::into_owned),
+    );
+    p.push(field::MESSAGE_SIZE, Value::Integer(n.size));
+    p.push(field::EXPIRY, Value::Time(TimeValue::Absolute(n.expiry)));
+    if let Some(dr) = n.delivery_report
+        && n.version >= Version::V1_1
+    {
+        p.push(
+            field::DELIVERY_REPORT,
+            Value::Octet(if dr { 0x80 } else { 0x81 }),
+        );
+    }
+    p.push(field::CONTENT_LOCATION, text(n.content_location));
+    p
+}
+
+/// m-retrieve-conf carrying an error status and no message (unknown, expired, or not the
+/// caller's). A text/plain body is required by the grammar (Content-Type is mandatory).
+pub fn retrieve_error(
+    tid: Option<&[u8]>,
+    version: Version,
+    status: RetrieveStatus,
+    date: u64,
+    text_msg: &str,
+) -> Pdu<'static> {
+    let mut p = base(MessageType::RETRIEVE_CONF, tid, version);
+    p.push(field::DATE, Value::Integer(date));
+    if version >= Version::V1_1 {
+        p.push(field::RETRIEVE_STATUS, Value::Octet(status.0));
+        p.push(
+            field::RETRIEVE_TEXT,
+            Value::Encoded(EncodedString::plain(text_msg.as_bytes().to_vec())),
+        );
+    }
+    p.set_body(
+        crate::wsp::ContentType::well_known(crate::wsp::tables::CT_TEXT_PLAIN),
+        crate::wsp::Body::Data(Cow::Owned(text_msg.as_bytes().to_vec())),
+    );
+    p
+}
+
+/// m-delivery-ind: a delivery report to the originator.
+pub fn delivery_ind(
+    version: Version,
+    message_id: &[u8],
+    recipient: &str,
+    date: u64,
+    status: Status,
+) -> Pdu<'static> {
+    let mut p = base(MessageType::DELIVERY_IND, None, version);
+    p.push(field::MESSAGE_ID, text(message_id));
+    p.push(field::TO, address(recipient));
+    p.push(field::DATE, Value::Integer(date));
+    p.push(field::STATUS, Value::Octet(status.0));
+    p
+}
+
+/// m-read-orig-ind: a read report to the originator.
+pub fn read_orig_ind(
+    version: Version,
+    message_id: &[u8],
+    originator: &str,
+    reader: &str,
+    date: u64,
+    status: ReadStatus,
+) -> Pdu<'static> {
+    let mut p = base(MessageType::READ_ORIG_IND, None, version);
+    p.push(field::MESSAGE_ID, text(message_id));
+    p.push(field::TO, address(originator));
+    p.push(
+        field::FROM,
+        Value::From(Some(EncodedString::plain(reader.as_bytes().to_vec()))),
+    );
+    p.push(field::DATE, Value::Integer(date));
+    p.push(field::READ_STATUS, Value::Octet(status.0));
+    p
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Limits;
+
+    #[test]
+    fn builders_round_trip() {
+        let c = send_conf(Some(b"t1"), Version::V1_2, ResponseStatus::OK, Some(b"M1"));
+        let b = c.encode().unwrap();
+        assert_eq!(b, b"\x8c\x81\x98t1\0\x8d\x92\x92\x80\x8bM1\0");
+        let n = notification_ind(&Notification {
+            tid: b"n1",
+            version: Version::V1_2,
+            from: Some("+358401/TYPE=PLMN"),
+            subject: Some(EncodedString::plain(&b"hi"[..])),
+            class: None,
+            size: 1000,
+            expiry: 2_000_000_000,
+            content_location: b"http://x/mms/a",
+            delivery_report: Some(true),
+        });
+        let enc = n.encode().unwrap();
+        let back = Pdu::decode(&enc, &Limits::default()).unwrap();
+        assert_eq!(back, n);
+        assert_eq!(back.content_location(), Some(&b"http://x/mms/a"[..]));
+        let e = retrieve_error(
+            None,
+            Version::V1_3,
+            RetrieveStatus::ERROR_PERMANENT_MESSAGE_NOT_FOUND,
+            5,
+            "no",
+        );
+        let eb = e.encode().unwrap();
+        let back = Pdu::decode(&eb, &Limits::default()).unwrap();
+        assert_eq!(
+            back.retrieve_status(),
+            Some(RetrieveStatus::ERROR_PERMANENT_MESSAGE_NOT_FOUND)
+        );
+        let d = delivery_ind(
+            Version::V1_2,
+            b"M1",
+            "+3584/TYPE=PLMN",
+            7,
+            Status::RETRIEVED,
+        );
+        let db = d.encode().unwrap();
+        assert_eq!(Pdu::decode(&db, &Limits::default()).unwrap(), d);
+        let r = read_orig_ind(
+            Version::V1_2,
+            b"M1",
+            "+1/TYPE=PLMN",
+            "+2/TYPE=PLMN",
+            7,
+            ReadStatus::READ,
+        );
+        let rb = r.encode().unwrap();
+        assert_eq!(Pdu::decode(&rb, &Limits::default()).unwrap(), r);
+    }
+
+    #[test]
+    fn prefix_of_a_broken_pdu() {
+        let (p, e) = Pdu::decode_prefix(b"\x8c\x80\x98tx\0\x8d\x92\x89\x1f\xff");
+        assert!(e.is_some());
+        assert_eq!(p.transaction_id(), Some(&b"tx"[..]));
+        assert_eq!(p.version(), Some(Version::V1_2));
+    }
+}
