@@ -96,9 +96,10 @@ fn check_text(s: &[u8], what: &'static str) -> Result<(), EncodeError> {
 /// Append a Text-string: the quote 0x7F when the first octet is >= 0x80, the text, NUL.
 pub fn text_string(out: &mut Vec<u8>, s: &[u8], what: &'static str) -> Result<(), EncodeError> {
     check_text(s, what)?;
-    // The quote is required before an octet >= 0x80, and needed before a leading 0x7F too,
-    // which a reader would otherwise take for the quote.
-    if s.first().is_some_and(|&b| b >= 0x80 || b == TEXT_QUOTE) {
+    // The quote is required before an octet >= 0x80, and needed before a leading 0x7F (a
+    // reader would take it for the quote) or a control octet (a reader would take it for a
+    // Value-length).
+    if s.first().is_some_and(|&b| b >= 0x7F || b < 0x20) {
         out.push(TEXT_QUOTE);
     }
     out.extend_from_slice(s);
@@ -218,6 +219,10 @@ mod tests {
         out.clear();
         text_string(&mut out, b"\x7fx", "t").unwrap();
         assert_eq!(Reader::new(&out).text_string().unwrap(), b"\x7fx");
+        out.clear();
+        text_string(&mut out, b"\x17\xd0]o", "t").unwrap();
+        assert_eq!(out, b"\x7f\x17\xd0]o\0");
+        assert_eq!(Reader::new(&out).text_string().unwrap(), b"\x17\xd0]o");
         assert!(token_text(&mut out, b"", "t").is_err());
     }
 }

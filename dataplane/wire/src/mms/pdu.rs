@@ -140,6 +140,37 @@ impl<'a> Pdu<'a> {
         Ok((pdu, warnings))
     }
 
+    /// Where the body starts in an encoded PDU (just after the Content-Type value): a stored
+    /// message's body can then be served as it is, behind freshly encoded headers.
+    pub fn body_offset(buf: &[u8], limits: &Limits) -> Result<Option<usize>, DecodeError> {
+        let mut r = Reader::new(buf);
+        if r.peek() != Some(field::MESSAGE_TYPE) {
+            return Err(r.err(ErrorKind::NotMmsPdu));
+        }
+        r.u8()?;
+        let mt = MessageType(r.u8()?);
+        let mut warnings = Vec::new();
+        while let Some(b) = r.peek() {
+            match b {
+                field::CONTENT_TYPE => {
+                    r.u8()?;
+                    ContentType::decode(&mut r, limits)?;
+                    return Ok(Some(r.offset()));
+                }
+                0x80..=0xFF => {
+                    r.u8()?;
+                    decode_value(&mut r, b, mt, limits, &mut warnings)?;
+                }
+                0x20..=0x7E => {
+                    r.until_nul()?;
+                    r.text_string()?;
+                }
+                _ => return Ok(None),
+            }
+        }
+        Ok(None)
+    }
+
     /// The headers that decode before the first error (with that error), for answering a
     /// malformed request: its transaction id and version can usually still be echoed.
     pub fn decode_prefix(buf: &'a [u8]) -> (Self, Option<DecodeError>) {
@@ -526,6 +557,16 @@ mod tests {
         let d = back.parts()[0].data().unwrap();
         let range = enc.as_ptr_range();
         assert!(range.contains(&d.as_ptr()));
+    }
+
+    #[test]
+    fn body_offset_points_after_content_type() {
+        let b = b"\x8c\x80\x98T\0\x84\x83hello";
+        assert_eq!(Pdu::body_offset(b, &Limits::default()).unwrap(), Some(7));
+        assert_eq!(
+            Pdu::body_offset(NOTIFY_IND_1, &Limits::default()).unwrap(),
+            None
+        );
     }
 
     #[test]

@@ -308,7 +308,21 @@ fn encode_untyped_value(out: &mut Vec<u8>, v: &ParamValue<'_>) -> Result<(), Enc
     const WHAT: &str = "parameter value";
     match v {
         ParamValue::Integer(i) => writer::integer_value(out, *i),
-        ParamValue::Text(t) => writer::token_text(out, t, WHAT)?,
+        ParamValue::Text(t) => match t.first() {
+            Some(&c) if (0x20..0x7F).contains(&c) && c != QUOTED_STRING => {
+                writer::token_text(out, t, WHAT)?
+            }
+            // Text a reader would take for another form (empty: No-value; '"': a
+            // Quoted-string; a control or high octet): behind the Text-string quote.
+            _ => {
+                if t.contains(&0) {
+                    return Err(EncodeError::NulInText(WHAT));
+                }
+                out.push(crate::reader::TEXT_QUOTE);
+                out.extend_from_slice(t);
+                out.push(0);
+            }
+        },
         ParamValue::Quoted(t) => writer::quoted_string(out, t, WHAT)?,
         ParamValue::NoValue => out.push(0),
     }
@@ -629,6 +643,19 @@ mod tests {
         let mut out = Vec::new();
         ct.encode(&mut out).unwrap();
         assert_eq!(&out[..], &b[..]);
+    }
+
+    #[test]
+    fn untyped_text_that_looks_like_another_form() {
+        for v in [&b""[..], b"\"x y", b"\x01a", b"\xc3\xa9"] {
+            let ct = ContentType::new(MediaType::WellKnown(0x03)).with(
+                ParamName::Token(Cow::Borrowed(b"x")),
+                ParamValue::Text(Cow::Borrowed(v)),
+            );
+            let mut out = Vec::new();
+            ct.encode(&mut out).unwrap();
+            assert_eq!(dec(&out), ct, "{v:?}");
+        }
     }
 
     #[test]

@@ -267,7 +267,9 @@ fn decode_part_headers<'a>(
                 // A charset written after the Content-Type value instead of inside it (seen
                 // from handsets): it is the part's charset. Fold it in, and say so.
                 header::ACCEPT_CHARSET_11
-                    if ct.charset().is_none() && matches!(r.peek(), Some(0x80..) | Some(1..=8)) =>
+                    if ct.charset().is_none()
+                        && ct.params.len() < limits.max_params
+                        && matches!(r.peek(), Some(0x80..) | Some(1..=8)) =>
                 {
                     let mib = r.integer_value()?;
                     ct.params.push(Param {
