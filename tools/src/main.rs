@@ -1,10 +1,12 @@
 //! `mmsc`: the MMS Relay/Server and its operator tools.
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
 mod pdu;
+mod serve;
 
 /// mmsc, an MMS Relay/Server (3GPP TS 23.140 / OMA MMS).
 #[derive(Debug, Parser)]
@@ -16,6 +18,26 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run the MMSC (with no --config, a complete MMSC on loopback with its defaults).
+    Serve {
+        /// Configuration file (TOML); see `mmsc config example`.
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+    /// Print or check the configuration.
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
+    /// List the notifications pushed in push mode "log".
+    Notifications {
+        /// Configuration file (to find the log); defaults otherwise.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Print JSON lines (one push per line) instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
     /// Decode, encode and wrap MMS PDUs (OMA-TS-MMS_ENC) and WAP Push.
     Pdu {
         #[command(subcommand)]
@@ -23,20 +45,57 @@ enum Command {
     },
 }
 
-/// Exit status for bad input (malformed PDU, JSON, segments).
+#[derive(Debug, Subcommand)]
+enum ConfigCommand {
+    /// Print the full, documented default configuration.
+    Example,
+    /// Check a configuration file and report every problem in it.
+    Check {
+        /// The file.
+        file: PathBuf,
+    },
+}
+
+/// Exit status for bad input (malformed PDU, JSON, segments, configuration).
 pub const EXIT_BAD_INPUT: u8 = 2;
+
+fn notifications(config: Option<PathBuf>, json: bool) -> anyhow::Result<()> {
+    let cfg = serve::load_config(config.as_deref())?;
+    let path = cfg.push.log_file(&cfg.store.path);
+    let entries =
+        mmsc_push::read_log(&path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    for e in entries {
+        if json {
+            println!("{}", e.to_json_line());
+        } else {
+            println!("{}", e.summary_line());
+        }
+    }
+    Ok(())
+}
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Pdu { command } => pdu::run(command),
+        Command::Serve { config } => serve::run(config),
+        Command::Config {
+            command: ConfigCommand::Example,
+        } => {
+            print!("{}", mmsc_config::example());
+            Ok(())
+        }
+        Command::Config {
+            command: ConfigCommand::Check { file },
+        } => serve::load_config(Some(&file)).map(|_| println!("{}: ok", file.display())),
+        Command::Notifications { config, json } => notifications(config, json),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            // One line, naming the problem (and the offset, for decode errors).
-            let line = format!("{e:#}").replace('\n', " ");
-            eprintln!("mmsc: {line}");
+            // One line per problem: the decode errors name the offset, the configuration
+            // errors their key paths.
+            eprintln!("mmsc: {e:#}");
             ExitCode::from(EXIT_BAD_INPUT)
         }
     }

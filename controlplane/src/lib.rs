@@ -1,0 +1,238 @@
+//! The mmsc control plane: the MM1 service on the store, notification push and reports,
+//! expiry. One thread runs [`service::Service`]; it drains the cores' job rings in batches,
+//! feeds store completions and push results to it, and returns replies on the cores' rings.
+//! The store writer and the push workers are threads of their own, so this loop never waits
+//! on a disk or a gateway.
+
+#![forbid(unsafe_code)]
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::panic))]
+
+pub mod pusher;
+pub mod records;
+pub mod service;
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::thread::{JoinHandle, Thread};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use crossbeam_channel::Receiver;
+use mmsc_dataplane::ControlRings;
+use mmsc_dataplane::ring::Reply;
+use mmsc_store::{Completion, Recovered, Store};
+
+use crate::pusher::{PushResult, Pusher};
+use crate::service::{Service, Settings, Stats};
+
+/// Wakes the control-plane thread (from cores, the store writer and push workers). Made
+/// before the thread exists; wakes issued before it starts are not lost (the loop drains
+/// everything when it starts).
+#[derive(Debug, Default)]
+pub struct Doorbell {
+    thread: OnceLock<Thread>,
+}
+
+impl Doorbell {
+    /// A new doorbell.
+    pub fn new() -> Arc<Doorbell> {
+        Arc::new(Doorbell::default())
+    }
+
+    /// Wake the control plane.
+    pub fn ring(&self) {
+        if let Some(t) = self.thread.get() {
+            t.unpark();
+        }
+    }
+}
+
+/// Seconds since the epoch.
+pub fn now_secs() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// What the control plane is given to run.
+pub struct ControlConfig {
+    /// Service settings.
+    pub settings: Settings,
+    /// The store (already open).
+    pub store: Store,
+    /// What recovery found in it.
+    pub recovered: Recovered,
+    /// Completions of the store's appends.
+    pub completions: Receiver<Completion>,
+    /// The control-plane ends of each core's rings, by core index.
+    pub rings: Vec<ControlRings>,
+    /// Wakes each core after replies are pushed to it, by core index.
+    pub wake_cores: Vec<Arc<dyn Fn() + Send + Sync>>,
+    /// The push sender (PAP, sendsms, log).
+    pub sender: Arc<dyn mmsc_push::Sender>,
+    /// Push worker threads.
+    pub push_workers: usize,
+    /// The doorbell the cores, the store and the push workers ring.
+    pub doorbell: Arc<Doorbell>,
+}
+
+impl std::fmt::Debug for ControlConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ControlConfig")
+            .field("settings", &self.settings)
+            .field("cores", &self.rings.len())
+            .finish()
+    }
+}
+
+/// A running control plane.
+#[derive(Debug)]
+pub struct ControlPlane {
+    stop: Arc<AtomicBool>,
+    doorbell: Arc<Doorbell>,
+    thread: Option<JoinHandle<()>>,
+    stats: Arc<Mutex<Stats>>,
+}
+
+impl ControlPlane {
+    /// Start the control-plane thread.
+    pub fn start(cfg: ControlConfig) -> std::io::Result<ControlPlane> {
+        let stop = Arc::new(AtomicBool::new(false));
+        let stats = Arc::new(Mutex::new(Stats::default()));
+        let doorbell = Arc::clone(&cfg.doorbell);
+        let (results_tx, results_rx) = crossbeam_channel::unbounded();
+        let bell = Arc::clone(&cfg.doorbell);
+        let pusher = Pusher::start(
+            cfg.push_workers,
+            Arc::clone(&cfg.sender),
+            results_tx,
+            Arc::new(move || bell.ring()),
+        )?;
+        let stop2 = Arc::clone(&stop);
+        let stats2 = Arc::clone(&stats);
+        let thread = std::thread::Builder::new()
+            .name("mmsc-control".into())
+            .spawn(move || run(cfg, pusher, results_rx, stop2, stats2))?;
+        let _ = doorbell.thread.set(thread.thread().clone());
+        doorbell.ring();
+        Ok(ControlPlane {
+            stop,
+            doorbell,
+            thread: Some(thread),
+            stats,
+        })
+    }
+
+    /// The latest counters.
+    pub fn stats(&self) -> Stats {
+        self.stats.lock().map(|s| *s).unwrap_or_default()
+    }
+
+    /// Stop and wait.
+    pub fn stop(mut self) {
+        self.stop.store(true, Ordering::Release);
+        self.doorbell.ring();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+fn run(
+    mut cfg: ControlConfig,
+    pusher: Pusher,
+    results: Receiver<PushResult>,
+    stop: Arc<AtomicBool>,
+    stats: Arc<Mutex<Stats>>,
+) {
+    let mut svc = Service::new(
+        cfg.settings.clone(),
+        cfg.store.clone(),
+        &cfg.recovered,
+        now_secs(),
+    );
+    for line in svc.log.drain(..) {
+        eprintln!("mmsc: {line}");
+    }
+    let cores = cfg.rings.len();
+    let mut backlog: Vec<VecDeque<Reply>> = (0..cores).map(|_| VecDeque::new()).collect();
+    let mut last_tick = 0u64;
+    loop {
+        let mut busy = false;
+        let now = now_secs();
+        // Jobs from the cores, in batches.
+        for ring in cfg.rings.iter_mut() {
+            let n = ring.jobs.slots();
+            if n == 0 {
+                continue;
+            }
+            busy = true;
+            if let Ok(chunk) = ring.jobs.read_chunk(n) {
+                for job in chunk.into_iter() {
+                    svc.handle_job(job, now);
+                }
+            }
+        }
+        // Durable records.
+        while let Ok(c) = cfg.completions.try_recv() {
+            busy = true;
+            svc.on_completion(c, now);
+        }
+        // Push outcomes.
+        while let Ok(r) = results.try_recv() {
+            busy = true;
+            svc.on_push_result(r, now);
+        }
+        if now != last_tick || busy {
+            last_tick = now;
+            svc.tick(now);
+        }
+        for req in svc.pushes.drain(..) {
+            pusher.send(req);
+        }
+        // Replies to the cores; what does not fit waits in a backlog.
+        for reply in svc.replies.drain(..) {
+            if let Some(b) = backlog.get_mut(usize::from(reply.conn.core)) {
+                b.push_back(reply);
+            }
+        }
+        for (core, b) in backlog.iter_mut().enumerate() {
+            if b.is_empty() {
+                continue;
+            }
+            let Some(ring) = cfg.rings.get_mut(core) else {
+                continue;
+            };
+            let mut pushed = false;
+            while let Some(r) = b.pop_front() {
+                match ring.replies.push(r) {
+                    Ok(()) => pushed = true,
+                    Err(rtrb::PushError::Full(r)) => {
+                        b.push_front(r);
+                        break;
+                    }
+                }
+            }
+            if pushed && let Some(w) = cfg.wake_cores.get(core) {
+                w();
+            }
+        }
+        for line in svc.log.drain(..) {
+            eprintln!("mmsc: {line}");
+        }
+        if let Ok(mut s) = stats.lock() {
+            *s = svc.stats;
+        }
+        if stop.load(Ordering::Acquire) && svc.in_flight() == 0 {
+            break;
+        }
+        if !busy && backlog.iter().all(VecDeque::is_empty) {
+            let wait = svc
+                .next_due()
+                .map_or(1000, |t| t.saturating_sub(now).saturating_mul(1000))
+                .clamp(5, 1000);
+            std::thread::park_timeout(Duration::from_millis(wait));
+        }
+    }
+    pusher.stop();
+}

@@ -1,0 +1,1345 @@
+//! The MM1 service: what the MMSC does with each transaction (OMA-TS-MMS_CTR), on top of the
+//! store. Driven by the control-plane thread with jobs, store completions, push results and
+//! the time; it answers through [`Service::replies`] and asks for pushes through
+//! [`Service::pushes`]. Nothing here blocks.
+//!
+//! Durability rules:
+//! - a submit (or forward) is answered Ok only after its message record is durable, and only
+//!   then becomes retrievable and notified;
+//! - a recipient's state change, and the report it triggers, are written before the handset's
+//!   request is answered;
+//! - a push is "done" only once written so (PUSH_DONE, or the Notified state); after a crash,
+//!   every push not done is sent again (at least once).
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
+
+use mmsc_dataplane::ring::{Chunk, ConnId, Job, JobKind, Reply, Response};
+use mmsc_store::{Completion, Location, Payload, Recovered, Store};
+use mmsc_wire::mms::build::{self, Notification};
+use mmsc_wire::mms::{
+    EncodedString, HeaderName, MessageType, Pdu, ReadStatus, ResponseStatus, RetrieveStatus,
+    SenderVisibility, Status, TimeValue, Value, Version, field,
+};
+use mmsc_wire::{Limits, wsp::Body};
+
+use crate::pusher::{PushKey, PushRequest, PushResult};
+use crate::records::{
+    self, MessageRecord, OutboxRecord, Recipient, RecipientKind, RecipientState, StateRecord,
+};
+
+/// Settings of the service.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// Base of Content-Location URLs ("http://127.0.0.1:8514/mms"): `<base>/<token>`.
+    pub content_location_base: String,
+    /// MSISDN prefixes served by this MMSC ("+35840").
+    pub local_prefixes: Vec<String>,
+    /// Expiry of messages that ask none, seconds.
+    pub default_expiry_secs: u64,
+    /// Longest expiry granted, seconds.
+    pub max_expiry_secs: u64,
+    /// Domain part of Message-IDs.
+    pub domain: String,
+    /// First push retry delay, seconds.
+    pub retry_initial_secs: u64,
+    /// Longest push retry delay, seconds.
+    pub retry_max_secs: u64,
+    /// Decoder limits.
+    pub limits: Limits,
+}
+
+/// Counters.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Messages accepted (m-send-conf Ok).
+    pub accepted: u64,
+    /// Messages refused.
+    pub refused: u64,
+    /// Retrievals served.
+    pub retrieved: u64,
+    /// Pushes delivered to the gateway.
+    pub pushed: u64,
+    /// Push attempts that failed.
+    pub push_failures: u64,
+    /// Messages expired.
+    pub expired: u64,
+    /// Messages stored now.
+    pub stored: u64,
+}
+
+#[derive(Clone, Debug)]
+struct Rcpt {
+    state: RecipientState,
+    report_denied: bool,
+}
+
+#[derive(Clone, Debug)]
+struct Msg {
+    rec: MessageRecord,
+    loc: Location,
+    /// Offset of the PDU in the record payload.
+    pdu_at: usize,
+    rcpts: Vec<Rcpt>,
+}
+
+impl Msg {
+    fn new(rec: MessageRecord, loc: Location, pdu_at: usize) -> Msg {
+        let rcpts = rec
+            .recipients
+            .iter()
+            .map(|r| Rcpt {
+                state: if r.msisdn.is_some() {
+                    RecipientState::Pending
+                } else {
+                    RecipientState::NotLocal
+                },
+                report_denied: false,
+            })
+            .collect();
+        Msg {
+            rec,
+            loc,
+            pdu_at,
+            rcpts,
+        }
+    }
+
+    fn pdu_len(&self) -> u64 {
+        (self.loc.len as usize).saturating_sub(self.pdu_at) as u64
+    }
+}
+
+#[derive(Debug)]
+struct PushJob {
+    msisdn: String,
+    /// The PDU, for outbox jobs (notifications are built when sent).
+    pdu: Option<Vec<u8>>,
+    attempts: u32,
+    expires_at: u64,
+    in_flight: bool,
+    /// Durable and ready to run.
+    runnable: bool,
+}
+
+enum Pending {
+    Submit {
+        conn: ConnId,
+        tid: Vec<u8>,
+        version: Version,
+        msg: Box<Msg>,
+        forward: bool,
+    },
+    /// Answer 200 (or 500) once durable.
+    Answer {
+        conn: Option<ConnId>,
+    },
+    /// An outbox job becomes runnable once durable; answer too if asked.
+    Outbox {
+        job: u64,
+        conn: Option<ConnId>,
+    },
+    Internal,
+}
+
+/// The MM1 service.
+pub struct Service {
+    settings: Settings,
+    store: Store,
+    msgs: HashMap<String, Msg>,
+    expiry: BinaryHeap<Reverse<(u64, String)>>,
+    jobs: HashMap<PushKey, PushJob>,
+    due: BinaryHeap<Reverse<(u64, u64, PushKey)>>,
+    due_seq: u64,
+    pending: HashMap<u64, Pending>,
+    next_token: u64,
+    id_counter: u64,
+    nonce: u32,
+    next_job: u64,
+    /// Replies to send to the cores.
+    pub replies: Vec<Reply>,
+    /// Pushes to hand to the push workers.
+    pub pushes: Vec<PushRequest>,
+    /// Counters.
+    pub stats: Stats,
+    /// Problems found at recovery or while running (for the log).
+    pub log: Vec<String>,
+}
+
+impl std::fmt::Debug for Service {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Service")
+            .field("messages", &self.msgs.len())
+            .field("jobs", &self.jobs.len())
+            .finish()
+    }
+}
+
+fn boot_nonce() -> u32 {
+    let mut b = [0u8; 4];
+    if let Ok(mut f) = std::fs::File::open("/dev/urandom") {
+        use std::io::Read;
+        let _ = f.read_exact(&mut b);
+    }
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    u32::from_le_bytes(b) ^ t.rotate_left(13) ^ std::process::id()
+}
+
+fn address_msisdn(addr: &str) -> Option<String> {
+    // "+358401234567/TYPE=PLMN" -> "+358401234567"; plain numbers too.
+    let a = addr.trim();
+    let num = match a.split_once('/') {
+        Some((n, ty))
+            if ty.eq_ignore_ascii_case("TYPE=PLMN") || ty.eq_ignore_ascii_case("TYPE=PLNM") =>
+        {
+            n
+        }
+        Some(_) => return None,
+        None if a.contains('@') => return None,
+        None => a,
+    };
+    let digits = num.strip_prefix('+').unwrap_or(num);
+    ((5..=15).contains(&digits.len()) && digits.bytes().all(|b| b.is_ascii_digit()))
+        .then(|| format!("+{digits}"))
+}
+
+fn plmn(msisdn: &str) -> String {
+    format!("{msisdn}/TYPE=PLMN")
+}
+
+fn reply_version(v: Version) -> Version {
+    v.min(Version::V1_3)
+}
+
+impl Service {
+    /// A service over `store`, rebuilt from what recovery found. Ready to run at `now`.
+    pub fn new(settings: Settings, store: Store, recovered: &Recovered, now: u64) -> Service {
+        let mut s = Service {
+            settings,
+            store,
+            msgs: HashMap::new(),
+            expiry: BinaryHeap::new(),
+            jobs: HashMap::new(),
+            due: BinaryHeap::new(),
+            due_seq: 0,
+            pending: HashMap::new(),
+            next_token: 1,
+            id_counter: 0,
+            nonce: boot_nonce(),
+            next_job: 1,
+            replies: Vec::new(),
+            pushes: Vec::new(),
+            stats: Stats::default(),
+            log: Vec::new(),
+        };
+        s.recover(recovered, now);
+        s
+    }
+
+    fn recover(&mut self, recovered: &Recovered, now: u64) {
+        let mut bad = 0usize;
+        for r in &recovered.records {
+            let Some(payload) = self.store.read(r.location) else {
+                bad += 1;
+                continue;
+            };
+            match r.kind {
+                records::MESSAGE => match MessageRecord::decode(&payload) {
+                    Some((rec, pdu_at)) => {
+                        let id = rec.id.clone();
+                        self.msgs.insert(id, Msg::new(rec, r.location, pdu_at));
+                    }
+                    None => bad += 1,
+                },
+                records::STATE => match StateRecord::decode(&payload) {
+                    Some(st) => {
+                        if let Some(m) = self.msgs.get_mut(&st.id)
+                            && let Some(rc) = m.rcpts.get_mut(usize::from(st.recipient))
+                        {
+                            rc.state = st.state;
+                            rc.report_denied |= st.report_denied;
+                        }
+                    }
+                    None => bad += 1,
+                },
+                records::OUTBOX => match OutboxRecord::decode(&payload) {
+                    Some(o) => {
+                        self.next_job = self.next_job.max(o.job + 1);
+                        self.jobs.insert(
+                            PushKey::Outbox(o.job),
+                            PushJob {
+                                msisdn: o.msisdn,
+                                pdu: Some(o.pdu),
+                                attempts: 0,
+                                expires_at: o.expires_at,
+                                in_flight: false,
+                                runnable: true,
+                            },
+                        );
+                    }
+                    None => bad += 1,
+                },
+                records::PUSH_DONE => match records::decode_push_done(&payload) {
+                    Some(job) => {
+                        self.jobs.remove(&PushKey::Outbox(job));
+                    }
+                    None => bad += 1,
+                },
+                records::REMOVED => match records::decode_removed(&payload) {
+                    Some(id) => {
+                        self.msgs.remove(&id);
+                    }
+                    None => bad += 1,
+                },
+                _ => bad += 1,
+            }
+        }
+        if bad > 0 {
+            self.log.push(format!(
+                "recovery: {bad} record(s) could not be read and were skipped"
+            ));
+        }
+        for p in &recovered.problems {
+            self.log.push(format!("recovery: {p}"));
+        }
+        let ids: Vec<String> = self.msgs.keys().cloned().collect();
+        for id in ids {
+            let Some(m) = self.msgs.get(&id) else {
+                continue;
+            };
+            self.expiry.push(Reverse((m.rec.expiry_at, id.clone())));
+            let pending: Vec<(u16, String)> = m
+                .rcpts
+                .iter()
+                .enumerate()
+                .filter(|(_, r)| r.state == RecipientState::Pending)
+                .filter_map(|(i, _)| {
+                    m.rec
+                        .recipients
+                        .get(i)?
+                        .msisdn
+                        .clone()
+                        .map(|ms| (i as u16, ms))
+                })
+                .collect();
+            let exp = m.rec.expiry_at;
+            for (i, ms) in pending {
+                self.add_notify_job(&id, i, ms, exp, now);
+            }
+        }
+        let outbox: Vec<PushKey> = self.jobs.keys().cloned().collect();
+        for k in outbox {
+            self.schedule(k, now);
+        }
+        self.stats.stored = self.msgs.len() as u64;
+    }
+
+    fn schedule(&mut self, key: PushKey, at: u64) {
+        self.due_seq += 1;
+        self.due.push(Reverse((at, self.due_seq, key)));
+    }
+
+    fn add_notify_job(
+        &mut self,
+        id: &str,
+        recipient: u16,
+        msisdn: String,
+        expires_at: u64,
+        now: u64,
+    ) {
+        let key = PushKey::Notify {
+            id: id.to_string(),
+            recipient,
+        };
+        self.jobs.insert(
+            key.clone(),
+            PushJob {
+                msisdn,
+                pdu: None,
+                attempts: 0,
+                expires_at,
+                in_flight: false,
+                runnable: true,
+            },
+        );
+        self.schedule(key, now);
+    }
+
+    fn new_id(&mut self, now: u64) -> String {
+        self.id_counter += 1;
+        format!(
+            "{:010x}{:06x}{:08x}",
+            now & 0xFF_FFFF_FFFF,
+            self.id_counter & 0xFF_FFFF,
+            self.nonce
+        )
+    }
+
+    fn message_id(&self, id: &str) -> String {
+        format!("{id}@{}", self.settings.domain)
+    }
+
+    fn is_local(&self, msisdn: &str) -> bool {
+        self.settings
+            .local_prefixes
+            .iter()
+            .any(|p| msisdn.starts_with(p.as_str()))
+    }
+
+    fn reply(&mut self, conn: ConnId, response: Response) {
+        self.replies.push(Reply { conn, response });
+    }
+
+    fn reply_pdu(&mut self, conn: ConnId, pdu: &Pdu<'_>) {
+        let r = match pdu.encode() {
+            Ok(b) => Response::mms(b),
+            Err(e) => Response::text(500, &format!("cannot encode answer: {e}")),
+        };
+        self.reply(conn, r);
+    }
+
+    fn append(&mut self, kind: u8, payload: Payload, then: Pending) -> bool {
+        let token = self.next_token;
+        self.next_token += 1;
+        match self.store.append(kind, payload, token) {
+            Ok(()) => {
+                self.pending.insert(token, then);
+                true
+            }
+            Err(e) => {
+                self.log.push(format!("store: {e}"));
+                self.fail_pending(then);
+                false
+            }
+        }
+    }
+
+    fn fail_pending(&mut self, p: Pending) {
+        match p {
+            Pending::Submit {
+                conn,
+                tid,
+                version,
+                forward,
+                ..
+            } => {
+                self.stats.refused += 1;
+                let status = ResponseStatus::ERROR_TRANSIENT_FAILURE;
+                let conf = if forward {
+                    build::forward_conf(Some(&tid), version, status, None)
+                } else {
+                    build::send_conf(Some(&tid), version, status, None)
+                };
+                self.reply_pdu(conn, &conf);
+            }
+            Pending::Answer { conn: Some(conn) }
+            | Pending::Outbox {
+                conn: Some(conn), ..
+            } => {
+                self.reply(conn, Response::text(500, "store unavailable"));
+            }
+            _ => {}
+        }
+    }
+
+    /// Handle a job from a dataplane core.
+    pub fn handle_job(&mut self, job: Job, now: u64) {
+        let conn = job.conn;
+        match job.kind {
+            JobKind::Retrieve { msisdn, token } => {
+                self.retrieve(conn, msisdn.as_deref(), &token, now)
+            }
+            JobKind::Post {
+                msisdn,
+                message_type,
+                version,
+                buf,
+                body,
+            } => {
+                let limits = self.settings.limits.clone();
+                let pdu_bytes = buf.get(body.clone()).unwrap_or(&[]);
+                let pdu = match Pdu::decode(pdu_bytes, &limits) {
+                    Ok(p) => p.into_owned(),
+                    Err(e) => {
+                        let conf = build::send_conf(None, version, e.response_status(), None);
+                        return self.reply_pdu(conn, &conf);
+                    }
+                };
+                match message_type {
+                    MessageType::SEND_REQ => {
+                        self.submit(conn, &msisdn, version, &pdu, buf, body, now)
+                    }
+                    MessageType::NOTIFYRESP_IND => self.notifyresp(conn, &msisdn, &pdu, now),
+                    MessageType::ACKNOWLEDGE_IND => self.acknowledge(conn, &msisdn, &pdu, now),
+                    MessageType::READ_REC_IND => self.read_rec(conn, &msisdn, &pdu, now),
+                    MessageType::FORWARD_REQ => self.forward(conn, &msisdn, version, &pdu, now),
+                    _ => {
+                        let conf = build::send_conf(
+                            pdu.transaction_id(),
+                            version,
+                            ResponseStatus::ERROR_UNSUPPORTED_MESSAGE,
+                            None,
+                        );
+                        self.reply_pdu(conn, &conf);
+                    }
+                }
+            }
+        }
+    }
+
+    fn expiry_of(&self, pdu: &Pdu<'_>, now: u64) -> u64 {
+        let max = now + self.settings.max_expiry_secs;
+        match pdu.expiry() {
+            Some(TimeValue::Absolute(t)) if t > now => t.min(max),
+            Some(TimeValue::Relative(d)) if d > 0 => now.saturating_add(d).min(max),
+            // An expiry in the past, or none: the default.
+            _ => now + self.settings.default_expiry_secs,
+        }
+    }
+
+    fn recipients_of(&self, pdu: &Pdu<'_>) -> Vec<Recipient> {
+        let mut out = Vec::new();
+        for (code, kind) in [
+            (field::TO, RecipientKind::To),
+            (field::CC, RecipientKind::Cc),
+            (field::BCC, RecipientKind::Bcc),
+        ] {
+            for e in pdu.recipients(code) {
+                let address = e.to_text_lossy().trim().to_string();
+                if address.is_empty() {
+                    continue;
+                }
+                let msisdn = address_msisdn(&address).filter(|m| self.is_local(m));
+                out.push(Recipient {
+                    address,
+                    msisdn,
+                    kind,
+                });
+            }
+        }
+        out
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn submit(
+        &mut self,
+        conn: ConnId,
+        msisdn: &str,
+        version: Version,
+        pdu: &Pdu<'_>,
+        buf: Vec<u8>,
+        body: std::ops::Range<usize>,
+        now: u64,
+    ) {
+        let tid = pdu.transaction_id().unwrap_or_default().to_vec();
+        let rv = reply_version(version);
+        let refuse = |s: &mut Service, status: ResponseStatus| {
+            s.stats.refused += 1;
+            let conf = build::send_conf(Some(&tid), rv, status, None);
+            s.reply_pdu(conn, &conf);
+        };
+        let recipients = self.recipients_of(pdu);
+        if recipients.is_empty() {
+            return refuse(self, ResponseStatus::ERROR_PERMANENT_MESSAGE_FORMAT_CORRUPT);
+        }
+        if recipients.iter().all(|r| r.msisdn.is_none()) {
+            // No recipient this MMSC can deliver to (inter-operator routing comes with MM4).
+            return refuse(
+                self,
+                ResponseStatus::ERROR_PERMANENT_SENDING_ADDRESS_UNRESOLVED,
+            );
+        }
+        if recipients.len() > u16::MAX as usize {
+            return refuse(self, ResponseStatus::ERROR_PERMANENT_CONTENT_NOT_ACCEPTED);
+        }
+        let pdu_bytes = buf.get(body.clone()).unwrap_or(&[]);
+        let body_offset = match Pdu::body_offset(pdu_bytes, &self.settings.limits) {
+            Ok(Some(o)) => o as u32,
+            _ => return refuse(self, ResponseStatus::ERROR_PERMANENT_MESSAGE_FORMAT_CORRUPT),
+        };
+        let id = self.new_id(now);
+        let rec = MessageRecord {
+            id,
+            received_at: now,
+            expiry_at: self.expiry_of(pdu, now),
+            sender: msisdn.to_string(),
+            version: version.0,
+            delivery_report: pdu.yes_no(field::DELIVERY_REPORT) == Some(true),
+            read_report: pdu.yes_no(field::READ_REPORT) == Some(true),
+            hide_sender: matches!(pdu.get(field::SENDER_VISIBILITY), Some(Value::Octet(o)) if *o == SenderVisibility::HIDE.0),
+            recipients,
+            body_offset,
+        };
+        let meta = rec.encode_meta();
+        let pdu_at = meta.len();
+        let mut payload = Payload::new();
+        payload.push(meta);
+        payload.push_range(buf, body);
+        let msg = Msg::new(
+            rec,
+            Location {
+                segment: 0,
+                offset: 0,
+                len: 0,
+            },
+            pdu_at,
+        );
+        self.append(
+            records::MESSAGE,
+            payload,
+            Pending::Submit {
+                conn,
+                tid,
+                version: rv,
+                msg: Box::new(msg),
+                forward: false,
+            },
+        );
+    }
+
+    /// A store completion.
+    pub fn on_completion(&mut self, c: Completion, now: u64) {
+        let Some(p) = self.pending.remove(&c.token) else {
+            return;
+        };
+        let loc = match c.result {
+            Ok(loc) => loc,
+            Err(e) => {
+                self.log.push(format!("store: {e}"));
+                return self.fail_pending(p);
+            }
+        };
+        match p {
+            Pending::Submit {
+                conn,
+                tid,
+                version,
+                mut msg,
+                forward,
+            } => {
+                msg.loc = loc;
+                let id = msg.rec.id.clone();
+                let mid = self.message_id(&id);
+                self.expiry.push(Reverse((msg.rec.expiry_at, id.clone())));
+                let notify: Vec<(u16, String)> = msg
+                    .rec
+                    .recipients
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(i, r)| r.msisdn.clone().map(|m| (i as u16, m)))
+                    .collect();
+                let exp = msg.rec.expiry_at;
+                self.msgs.insert(id.clone(), *msg);
+                for (i, m) in notify {
+                    self.add_notify_job(&id, i, m, exp, now);
+                }
+                self.stats.accepted += 1;
+                self.stats.stored = self.msgs.len() as u64;
+                let conf = if forward {
+                    build::forward_conf(
+                        Some(&tid),
+                        version,
+                        ResponseStatus::OK,
+                        Some(mid.as_bytes()),
+                    )
+                } else {
+                    build::send_conf(
+                        Some(&tid),
+                        version,
+                        ResponseStatus::OK,
+                        Some(mid.as_bytes()),
+                    )
+                };
+                self.reply_pdu(conn, &conf);
+            }
+            Pending::Answer { conn } => {
+                if let Some(conn) = conn {
+                    self.reply(conn, Response::empty(200));
+                }
+            }
+            Pending::Outbox { job, conn } => {
+                if let Some(j) = self.jobs.get_mut(&PushKey::Outbox(job)) {
+                    j.runnable = true;
+                    self.schedule(PushKey::Outbox(job), now);
+                }
+                if let Some(conn) = conn {
+                    self.reply(conn, Response::empty(200));
+                }
+            }
+            Pending::Internal => {}
+        }
+    }
+
+    fn parse_token<'t>(&self, token: &'t str) -> Option<(&'t str, usize)> {
+        let (id, idx) = token.rsplit_once('-')?;
+        Some((id, idx.parse().ok()?))
+    }
+
+    fn content_location(&self, id: &str, idx: u16) -> String {
+        format!("{}/{id}-{idx}", self.settings.content_location_base)
+    }
+
+    fn retrieve(&mut self, conn: ConnId, msisdn: Option<&str>, token: &str, now: u64) {
+        let not_found = |s: &mut Service| {
+            let r = mmsc_dataplane::mm1::retrieve_error(
+                now,
+                RetrieveStatus::ERROR_PERMANENT_MESSAGE_NOT_FOUND,
+                "no such message",
+            );
+            s.reply(conn, r);
+        };
+        let Some((id, idx)) = self.parse_token(token) else {
+            return not_found(self);
+        };
+        let Some(m) = self.msgs.get(id) else {
+            return not_found(self);
+        };
+        let owner = m.rec.recipients.get(idx).and_then(|r| r.msisdn.as_deref());
+        if owner.is_none() || owner != msisdn || now >= m.rec.expiry_at {
+            // Unknown, expired, or somebody else's: the same answer, so nothing leaks.
+            return not_found(self);
+        }
+        let Some(payload) = self.store.read(m.loc) else {
+            return not_found(self);
+        };
+        let pdu_map = payload.slice(m.pdu_at..payload.len());
+        let body_at = m.rec.body_offset as usize;
+        let stored = match Pdu::decode(&pdu_map, &self.settings.limits) {
+            Ok(p) => p,
+            Err(_) => return not_found(self),
+        };
+        let mut conf = Pdu::new(MessageType::RETRIEVE_CONF);
+        conf.push(field::TRANSACTION_ID, Value::Text(token.as_bytes().into()));
+        conf.push(field::MMS_VERSION, Value::Octet(0x80 | Version::V1_2.0));
+        conf.push(
+            field::MESSAGE_ID,
+            Value::Text(self.message_id(&m.rec.id).into_bytes().into()),
+        );
+        if !m.rec.hide_sender {
+            conf.push(
+                field::FROM,
+                Value::From(Some(EncodedString::plain(plmn(&m.rec.sender).into_bytes()))),
+            );
+        }
+        if stored.date().is_none() {
+            conf.push(field::DATE, Value::Integer(m.rec.received_at));
+        }
+        for h in &stored.headers {
+            let keep = match h.name {
+                HeaderName::Field(c) => matches!(
+                    c,
+                    field::TO
+                        | field::CC
+                        | field::SUBJECT
+                        | field::DATE
+                        | field::MESSAGE_CLASS
+                        | field::PRIORITY
+                        | field::DELIVERY_REPORT
+                        | field::READ_REPORT
+                        | field::REPLY_CHARGING
+                        | field::REPLY_CHARGING_DEADLINE
+                        | field::REPLY_CHARGING_ID
+                        | field::REPLY_CHARGING_SIZE
+                        | field::PREVIOUSLY_SENT_BY
+                        | field::PREVIOUSLY_SENT_DATE
+                        | field::CONTENT_CLASS
+                        | field::DRM_CONTENT
+                        | field::APPLIC_ID
+                        | field::REPLY_APPLIC_ID
+                        | field::AUX_APPLIC_INFO
+                ),
+                HeaderName::Application(_) => true,
+            };
+            if keep {
+                conf.headers.push(h.clone());
+            }
+        }
+        conf.canonicalize();
+        conf.content_type = stored.content_type.clone();
+        let mut head = Vec::with_capacity(256);
+        if conf.encode_headers_into(&mut head).is_err() {
+            return not_found(self);
+        }
+        let body = pdu_map.slice(body_at..pdu_map.len());
+        self.stats.retrieved += 1;
+        self.reply(
+            conn,
+            Response {
+                status: 200,
+                content_type: Some(mmsc_dataplane::ring::MMS_CONTENT_TYPE),
+                headers: Vec::new(),
+                body: vec![Chunk::Owned(head), Chunk::Shared(Box::new(body))],
+            },
+        );
+    }
+
+    /// Find the recipient a transaction id (notification or retrieve-conf TID) refers to, for
+    /// the subscriber `msisdn`.
+    fn recipient_of(&self, tid: Option<&[u8]>, msisdn: &str) -> Option<(String, usize)> {
+        let token = std::str::from_utf8(tid?).ok()?;
+        let (id, idx) = self.parse_token(token)?;
+        let m = self.msgs.get(id)?;
+        (m.rec.recipients.get(idx)?.msisdn.as_deref() == Some(msisdn))
+            .then(|| (id.to_string(), idx))
+    }
+
+    fn notifyresp(&mut self, conn: ConnId, msisdn: &str, pdu: &Pdu<'_>, now: u64) {
+        let Some((id, idx)) = self.recipient_of(pdu.transaction_id(), msisdn) else {
+            // Nothing of this subscriber's: acknowledged, nothing changes.
+            return self.reply(conn, Response::empty(200));
+        };
+        let state = match pdu.status() {
+            Some(Status::RETRIEVED) => RecipientState::Retrieved,
+            Some(Status::REJECTED) => RecipientState::Rejected,
+            Some(Status::UNRECOGNISED) => RecipientState::Unrecognised,
+            _ => RecipientState::Deferred,
+        };
+        let denied = pdu.yes_no(field::REPORT_ALLOWED) == Some(false);
+        self.set_state(&id, idx, state, denied, now, Some(conn));
+    }
+
+    fn acknowledge(&mut self, conn: ConnId, msisdn: &str, pdu: &Pdu<'_>, now: u64) {
+        let Some((id, idx)) = self.recipient_of(pdu.transaction_id(), msisdn) else {
+            return self.reply(conn, Response::empty(200));
+        };
+        let denied = pdu.yes_no(field::REPORT_ALLOWED) == Some(false);
+        self.set_state(&id, idx, RecipientState::Retrieved, denied, now, Some(conn));
+    }
+
+    /// Change a recipient's state: write it (and the delivery report it triggers), then answer.
+    fn set_state(
+        &mut self,
+        id: &str,
+        idx: usize,
+        state: RecipientState,
+        denied: bool,
+        now: u64,
+        conn: Option<ConnId>,
+    ) {
+        let Some(m) = self.msgs.get_mut(id) else {
+            if let Some(c) = conn {
+                self.reply(c, Response::empty(200));
+            }
+            return;
+        };
+        let Some(r) = m.rcpts.get_mut(idx) else {
+            if let Some(c) = conn {
+                self.reply(c, Response::empty(200));
+            }
+            return;
+        };
+        if r.state == state || (r.state.is_final() && state != RecipientState::Expired) {
+            // Repeated or late: nothing changes.
+            if let Some(c) = conn {
+                self.reply(c, Response::empty(200));
+            }
+            return;
+        }
+        r.state = state;
+        r.report_denied |= denied;
+        let report_denied = r.report_denied;
+        let wants_report = m.rec.delivery_report && !report_denied;
+        let sender = m.rec.sender.clone();
+        let address = m
+            .rec
+            .recipients
+            .get(idx)
+            .map(|r| r.address.clone())
+            .unwrap_or_default();
+        let mid = format!("{id}@{}", self.settings.domain);
+        let expiry_at = m.rec.expiry_at;
+        let rec = StateRecord {
+            id: id.to_string(),
+            recipient: idx as u16,
+            state,
+            at: now,
+            report_denied,
+        };
+        // A notification still queued for this recipient is moot now.
+        if state != RecipientState::Notified {
+            self.jobs.remove(&PushKey::Notify {
+                id: id.to_string(),
+                recipient: idx as u16,
+            });
+        }
+        let status = match state {
+            RecipientState::Retrieved => Some(Status::RETRIEVED),
+            RecipientState::Rejected => Some(Status::REJECTED),
+            RecipientState::Deferred => Some(Status::DEFERRED),
+            RecipientState::Unrecognised => Some(Status::UNRECOGNISED),
+            RecipientState::Expired => Some(Status::EXPIRED),
+            RecipientState::Unreachable => Some(Status::UNREACHABLE),
+            _ => None,
+        };
+        let report = status
+            .filter(|_| wants_report && self.is_local(&sender))
+            .map(|st| build::delivery_ind(Version::V1_2, mid.as_bytes(), &address, now, st));
+        match report {
+            Some(rep) => {
+                // The state record first, then the report; the answer waits for the report,
+                // which is written after the state (same writer, in order).
+                self.append(records::STATE, rec.encode().into(), Pending::Internal);
+                match rep.encode() {
+                    Ok(pdu) => {
+                        // Reports outlive the message a little: a day past its expiry.
+                        self.queue_outbox(&sender, pdu, expiry_at.max(now) + 86_400, now, conn)
+                    }
+                    Err(e) => {
+                        self.log.push(format!("cannot encode delivery report: {e}"));
+                        if let Some(c) = conn {
+                            self.reply(c, Response::empty(200));
+                        }
+                    }
+                }
+            }
+            None => {
+                self.append(
+                    records::STATE,
+                    rec.encode().into(),
+                    Pending::Answer { conn },
+                );
+            }
+        }
+    }
+
+    fn queue_outbox(
+        &mut self,
+        msisdn: &str,
+        pdu: Vec<u8>,
+        expires_at: u64,
+        _now: u64,
+        conn: Option<ConnId>,
+    ) {
+        let job = ((self.nonce as u64) << 32) | (self.next_job & 0xFFFF_FFFF);
+        self.next_job += 1;
+        let rec = OutboxRecord {
+            job,
+            msisdn: msisdn.to_string(),
+            expires_at,
+            pdu: pdu.clone(),
+        };
+        self.jobs.insert(
+            PushKey::Outbox(job),
+            PushJob {
+                msisdn: msisdn.to_string(),
+                pdu: Some(pdu),
+                attempts: 0,
+                expires_at,
+                in_flight: false,
+                runnable: false,
+            },
+        );
+        self.append(
+            records::OUTBOX,
+            rec.encode().into(),
+            Pending::Outbox { job, conn },
+        );
+    }
+
+    fn read_rec(&mut self, conn: ConnId, msisdn: &str, pdu: &Pdu<'_>, now: u64) {
+        let target = pdu
+            .message_id()
+            .and_then(|m| std::str::from_utf8(m).ok())
+            .map(|m| m.split('@').next().unwrap_or(m).to_string());
+        let Some(m) = target.as_deref().and_then(|id| self.msgs.get(id)) else {
+            return self.reply(conn, Response::empty(200));
+        };
+        let is_recipient = m
+            .rec
+            .recipients
+            .iter()
+            .any(|r| r.msisdn.as_deref() == Some(msisdn));
+        if !is_recipient || !self.is_local(&m.rec.sender) {
+            return self.reply(conn, Response::empty(200));
+        }
+        let status = match pdu.get(field::READ_STATUS) {
+            Some(Value::Octet(o)) => ReadStatus(*o),
+            _ => ReadStatus::READ,
+        };
+        let sender = m.rec.sender.clone();
+        let mid = self.message_id(&m.rec.id);
+        let expires = m.rec.expiry_at.max(now) + 86_400;
+        let rep = build::read_orig_ind(
+            Version::V1_2,
+            mid.as_bytes(),
+            &plmn(&sender),
+            &plmn(msisdn),
+            now,
+            status,
+        );
+        match rep.encode() {
+            Ok(b) => self.queue_outbox(&sender, b, expires, now, Some(conn)),
+            Err(_) => self.reply(conn, Response::text(500, "cannot encode read report")),
+        }
+    }
+
+    fn forward(&mut self, conn: ConnId, msisdn: &str, version: Version, pdu: &Pdu<'_>, now: u64) {
+        let tid = pdu.transaction_id().unwrap_or_default().to_vec();
+        let rv = reply_version(version);
+        let refuse = |s: &mut Service, status: ResponseStatus| {
+            s.stats.refused += 1;
+            let conf = build::forward_conf(Some(&tid), rv, status, None);
+            s.reply_pdu(conn, &conf);
+        };
+        // The message forwarded is one the forwarder received: its Content-Location.
+        let base = format!("{}/", self.settings.content_location_base);
+        let token = pdu
+            .content_location()
+            .and_then(|c| std::str::from_utf8(c).ok())
+            .and_then(|c| c.strip_prefix(&base).map(str::to_string));
+        let found = token.as_deref().and_then(|t| {
+            let (id, idx) = self.parse_token(t)?;
+            let m = self.msgs.get(id)?;
+            (m.rec.recipients.get(idx)?.msisdn.as_deref() == Some(msisdn) && now < m.rec.expiry_at)
+                .then(|| m.clone())
+        });
+        let Some(orig) = found else {
+            return refuse(self, ResponseStatus::ERROR_PERMANENT_MESSAGE_NOT_FOUND);
+        };
+        let recipients = self.recipients_of(pdu);
+        if recipients.is_empty() {
+            return refuse(self, ResponseStatus::ERROR_PERMANENT_MESSAGE_FORMAT_CORRUPT);
+        }
+        if recipients.iter().all(|r| r.msisdn.is_none()) {
+            return refuse(
+                self,
+                ResponseStatus::ERROR_PERMANENT_SENDING_ADDRESS_UNRESOLVED,
+            );
+        }
+        let Some(payload) = self.store.read(orig.loc) else {
+            return refuse(self, ResponseStatus::ERROR_TRANSIENT_FAILURE);
+        };
+        let orig_pdu_bytes = payload.get(orig.pdu_at..).unwrap_or(&[]);
+        let Ok(orig_pdu) = Pdu::decode(orig_pdu_bytes, &self.settings.limits) else {
+            return refuse(self, ResponseStatus::ERROR_TRANSIENT_FAILURE);
+        };
+        // The new message: the forward request's addressing and options, the original's
+        // content and subject, and who sent it first.
+        let mut new = Pdu::new(MessageType::SEND_REQ);
+        new.push(field::TRANSACTION_ID, Value::Text(tid.clone().into()));
+        new.push(field::MMS_VERSION, Value::Octet(0x80 | rv.0));
+        new.push(field::DATE, Value::Integer(now));
+        new.push(
+            field::FROM,
+            Value::From(Some(EncodedString::plain(plmn(msisdn).into_bytes()))),
+        );
+        for h in &pdu.headers {
+            if let HeaderName::Field(
+                field::TO
+                | field::CC
+                | field::BCC
+                | field::EXPIRY
+                | field::DELIVERY_REPORT
+                | field::READ_REPORT,
+            ) = h.name
+            {
+                new.headers.push(h.clone().into_owned());
+            }
+        }
+        for h in &orig_pdu.headers {
+            if let HeaderName::Field(field::SUBJECT | field::MESSAGE_CLASS | field::PRIORITY) =
+                h.name
+            {
+                new.headers.push(h.clone().into_owned());
+            }
+        }
+        new.push(
+            field::PREVIOUSLY_SENT_BY,
+            Value::Tagged {
+                tag: 1,
+                value: Box::new(Value::Encoded(EncodedString::plain(
+                    plmn(&orig.rec.sender).into_bytes(),
+                ))),
+            },
+        );
+        new.push(
+            field::PREVIOUSLY_SENT_DATE,
+            Value::Tagged {
+                tag: 1,
+                value: Box::new(Value::Integer(
+                    orig_pdu.date().unwrap_or(orig.rec.received_at),
+                )),
+            },
+        );
+        new.canonicalize();
+        new.content_type = orig_pdu.content_type.clone().map(|c| c.into_owned());
+        let mut head = Vec::new();
+        if new.encode_headers_into(&mut head).is_err() {
+            return refuse(self, ResponseStatus::ERROR_PERMANENT_MESSAGE_FORMAT_CORRUPT);
+        }
+        let body_offset = head.len() as u32;
+        let body = orig_pdu_bytes
+            .get(orig.rec.body_offset as usize..)
+            .unwrap_or(&[])
+            .to_vec();
+        if !matches!(new.body, None | Some(Body::Data(_))) {
+            return refuse(self, ResponseStatus::ERROR_TRANSIENT_FAILURE);
+        }
+        let id = self.new_id(now);
+        let rec = MessageRecord {
+            id,
+            received_at: now,
+            expiry_at: self.expiry_of(pdu, now),
+            sender: msisdn.to_string(),
+            version: version.0,
+            delivery_report: pdu.yes_no(field::DELIVERY_REPORT) == Some(true),
+            read_report: pdu.yes_no(field::READ_REPORT) == Some(true),
+            hide_sender: false,
+            recipients,
+            body_offset,
+        };
+        let meta = rec.encode_meta();
+        let pdu_at = meta.len();
+        let mut p = Payload::new();
+        p.push(meta);
+        p.push(head);
+        p.push(body);
+        let msg = Msg::new(
+            rec,
+            Location {
+                segment: 0,
+                offset: 0,
+                len: 0,
+            },
+            pdu_at,
+        );
+        self.append(
+            records::MESSAGE,
+            p,
+            Pending::Submit {
+                conn,
+                tid,
+                version: rv,
+                msg: Box::new(msg),
+                forward: true,
+            },
+        );
+    }
+
+    fn notification_pdu(&self, id: &str, idx: u16) -> Option<Vec<u8>> {
+        let m = self.msgs.get(id)?;
+        let payload = self.store.read(m.loc)?;
+        let pdu_bytes = payload.get(m.pdu_at..)?;
+        let stored = Pdu::decode(pdu_bytes, &self.settings.limits).ok()?;
+        let from = plmn(&m.rec.sender);
+        let token = format!("{id}-{idx}");
+        let location = self.content_location(id, idx);
+        let n = Notification {
+            tid: token.as_bytes(),
+            version: Version::V1_2,
+            from: (!m.rec.hide_sender).then_some(from.as_str()),
+            subject: stored.subject().cloned(),
+            class: stored.get(field::MESSAGE_CLASS).cloned(),
+            size: m.pdu_len(),
+            expiry: m.rec.expiry_at,
+            content_location: location.as_bytes(),
+            delivery_report: Some(m.rec.delivery_report),
+        };
+        build::notification_ind(&n).encode().ok()
+    }
+
+    /// Hand due pushes to the workers, and expire what is due.
+    pub fn tick(&mut self, now: u64) {
+        self.expire_due(now);
+        while let Some(Reverse((at, _, _))) = self.due.peek() {
+            if *at > now {
+                break;
+            }
+            let Some(Reverse((_, _, key))) = self.due.pop() else {
+                break;
+            };
+            let Some(job) = self.jobs.get(&key) else {
+                continue;
+            };
+            if job.in_flight || !job.runnable {
+                continue;
+            }
+            if now > job.expires_at {
+                self.give_up(&key, now, "expired before it could be pushed");
+                continue;
+            }
+            let pdu = match (&key, &job.pdu) {
+                (_, Some(p)) => Some(p.clone()),
+                (PushKey::Notify { id, recipient }, None) => self.notification_pdu(id, *recipient),
+                _ => None,
+            };
+            let Some(pdu) = pdu else {
+                self.jobs.remove(&key);
+                continue;
+            };
+            let msisdn = job.msisdn.clone();
+            if let Some(j) = self.jobs.get_mut(&key) {
+                j.in_flight = true;
+            }
+            self.pushes.push(PushRequest { key, msisdn, pdu });
+        }
+    }
+
+    fn give_up(&mut self, key: &PushKey, now: u64, why: &str) {
+        self.log.push(format!("push {key:?}: giving up: {why}"));
+        self.jobs.remove(key);
+        match key {
+            PushKey::Notify { id, recipient } => {
+                let id = id.clone();
+                self.set_state(
+                    &id,
+                    usize::from(*recipient),
+                    RecipientState::Unreachable,
+                    false,
+                    now,
+                    None,
+                );
+            }
+            PushKey::Outbox(job) => {
+                self.append(
+                    records::PUSH_DONE,
+                    records::encode_push_done(*job).into(),
+                    Pending::Internal,
+                );
+            }
+        }
+    }
+
+    /// A push worker's result.
+    pub fn on_push_result(&mut self, r: PushResult, now: u64) {
+        let Some(job) = self.jobs.get_mut(&r.key) else {
+            return;
+        };
+        job.in_flight = false;
+        match r.outcome {
+            Ok(_) => {
+                self.stats.pushed += 1;
+                self.jobs.remove(&r.key);
+                match r.key {
+                    PushKey::Notify { id, recipient } => {
+                        let still_pending = self
+                            .msgs
+                            .get(&id)
+                            .and_then(|m| m.rcpts.get(usize::from(recipient)))
+                            .is_some_and(|rc| rc.state == RecipientState::Pending);
+                        if still_pending {
+                            self.set_state(
+                                &id,
+                                usize::from(recipient),
+                                RecipientState::Notified,
+                                false,
+                                now,
+                                None,
+                            );
+                        }
+                    }
+                    PushKey::Outbox(job) => {
+                        self.append(
+                            records::PUSH_DONE,
+                            records::encode_push_done(job).into(),
+                            Pending::Internal,
+                        );
+                    }
+                }
+            }
+            Err(e) if e.is_transient() => {
+                self.stats.push_failures += 1;
+                job.attempts += 1;
+                let shift = job.attempts.min(20);
+                let delay = self
+                    .settings
+                    .retry_initial_secs
+                    .max(1)
+                    .saturating_mul(1u64 << shift.saturating_sub(1))
+                    .min(self.settings.retry_max_secs.max(1));
+                self.schedule(r.key, now + delay);
+            }
+            Err(e) => {
+                self.stats.push_failures += 1;
+                self.give_up(&r.key, now, &e.to_string());
+            }
+        }
+    }
+
+    fn expire_due(&mut self, now: u64) {
+        while let Some(Reverse((at, _))) = self.expiry.peek() {
+            if *at > now {
+                break;
+            }
+            let Some(Reverse((at, id))) = self.expiry.pop() else {
+                break;
+            };
+            let Some(m) = self.msgs.get(&id) else {
+                continue;
+            };
+            if m.rec.expiry_at != at {
+                continue;
+            }
+            let open: Vec<usize> = m
+                .rcpts
+                .iter()
+                .enumerate()
+                .filter(|(_, r)| !r.state.is_final())
+                .map(|(i, _)| i)
+                .collect();
+            let n = m.rcpts.len();
+            for i in open {
+                self.set_state(&id, i, RecipientState::Expired, false, now, None);
+            }
+            for i in 0..n {
+                self.jobs.remove(&PushKey::Notify {
+                    id: id.clone(),
+                    recipient: i as u16,
+                });
+            }
+            self.append(
+                records::REMOVED,
+                records::encode_removed(&id).into(),
+                Pending::Internal,
+            );
+            self.msgs.remove(&id);
+            self.stats.expired += 1;
+            self.stats.stored = self.msgs.len() as u64;
+        }
+    }
+
+    /// Earliest time something is due (a push or an expiry), for the loop's sleep.
+    pub fn next_due(&self) -> Option<u64> {
+        let a = self.due.peek().map(|Reverse((t, _, _))| *t);
+        let b = self.expiry.peek().map(|Reverse((t, _))| *t);
+        match (a, b) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// Messages stored and pushes queued.
+    pub fn sizes(&self) -> (usize, usize) {
+        (self.msgs.len(), self.jobs.len())
+    }
+
+    /// Store records awaiting durability.
+    pub fn in_flight(&self) -> usize {
+        self.pending.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn addresses() {
+        assert_eq!(
+            address_msisdn("+358401234567/TYPE=PLMN").as_deref(),
+            Some("+358401234567")
+        );
+        assert_eq!(
+            address_msisdn("358401234567").as_deref(),
+            Some("+358401234567")
+        );
+        assert_eq!(
+            address_msisdn("+358500000000/TYPE=PLNM").as_deref(),
+            Some("+358500000000")
+        );
+        assert_eq!(address_msisdn("user@example.com"), None);
+        assert_eq!(address_msisdn("1.2.3.4/TYPE=IPv4"), None);
+    }
+}

@@ -1,0 +1,206 @@
+//! `mmsc serve`: wire the store, the control plane and the dataplane cores together, and run
+//! until SIGINT or SIGTERM.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use mmsc_config::{Backend, Config, PushMode};
+use mmsc_controlplane::service::Settings;
+use mmsc_controlplane::{ControlConfig, ControlPlane, Doorbell};
+use mmsc_dataplane::kernel::{self, ReactorConfig};
+use mmsc_dataplane::mm1::Mm1Front;
+use mmsc_store::{Store, StoreConfig};
+use mmsc_wire::Limits;
+use mmsc_wire::http::HttpLimits;
+
+/// Capacity of each core's job and reply rings.
+const RING_CAPACITY: usize = 8192;
+
+/// Load the configuration: the file, or the embedded defaults.
+pub fn load_config(path: Option<&Path>) -> Result<Config> {
+    match path {
+        Some(p) => mmsc_config::load(p).map_err(|e| {
+            // All problems at once, one per line.
+            anyhow::anyhow!("{}: invalid configuration:\n{e}", p.display())
+        }),
+        None => Ok(Config::default()),
+    }
+}
+
+/// Which CPUs run dataplane cores: the configured list, or half the CPUs (at least one),
+/// leaving the rest to the control plane, the store writer and the push workers.
+fn choose_cores(cfg: &Config) -> Vec<usize> {
+    if !cfg.dataplane.cores.is_empty() {
+        return cfg.dataplane.cores.clone();
+    }
+    let n = std::thread::available_parallelism().map_or(1, |n| n.get());
+    (0..(n / 2).max(1)).collect()
+}
+
+/// Run the MMSC.
+pub fn run(config: Option<PathBuf>) -> Result<()> {
+    let cfg = load_config(config.as_deref())?;
+    if cfg.dataplane.backend != Backend::Kernel {
+        bail!(
+            "dataplane backend {} is not available in this build; use \"kernel\"",
+            cfg.dataplane.backend
+        );
+    }
+    let doorbell = Doorbell::new();
+    let (completions_tx, completions_rx) = crossbeam_channel::unbounded();
+    let bell = Arc::clone(&doorbell);
+    let mut store_cfg = StoreConfig::new(&cfg.store.path);
+    store_cfg.segment_bytes = cfg.store.segment_bytes;
+    store_cfg.max_batch_records = cfg.store.max_batch_records;
+    store_cfg.max_record_bytes = cfg.mm1.max_message_bytes * 2 + 64 * 1024;
+    let (store, recovered) = Store::open(store_cfg, completions_tx, Box::new(move || bell.ring()))
+        .with_context(|| format!("cannot open the store in {}", cfg.store.path.display()))?;
+    if let Some((seg, at, n)) = recovered.cut {
+        eprintln!("mmsc: store: cut a torn tail of {n} octets in segment {seg} at offset {at}");
+    }
+    for p in &recovered.problems {
+        eprintln!("mmsc: store: {p}");
+    }
+
+    let timeout = Duration::from_secs(cfg.push.timeout_secs);
+    let sender: Arc<dyn mmsc_push::Sender> = match cfg.push.mode {
+        PushMode::Log => {
+            let path = cfg.push.log_file(&cfg.store.path);
+            Arc::new(
+                mmsc_push::LogSender::open(&path)
+                    .with_context(|| format!("cannot open {}", path.display()))?,
+            )
+        }
+        PushMode::Pap => {
+            let url = cfg
+                .push
+                .pap_url
+                .as_ref()
+                .context("push.pap_url is required")?;
+            Arc::new(mmsc_push::PapSender::new(
+                url.as_str(),
+                &cfg.push.pap_address_domain,
+                timeout,
+            ))
+        }
+        PushMode::Sendsms => {
+            let url = cfg
+                .push
+                .sendsms_url
+                .as_ref()
+                .context("push.sendsms_url is required")?;
+            Arc::new(mmsc_push::SendSmsSender::new(url.as_str(), timeout))
+        }
+    };
+
+    let limits = Limits {
+        max_pdu_bytes: cfg.mm1.max_message_bytes,
+        ..Limits::default()
+    };
+    let mm1 = cfg.mm1.clone();
+    let front = Mm1Front {
+        path: cfg.mm1.path().trim_end_matches('/').to_string(),
+        msisdn_headers: cfg.mm1.msisdn_headers.clone(),
+        trusted: Arc::new(move |ip| mm1.is_trusted(ip)),
+        limits: limits.clone(),
+        now_secs: Arc::new(mmsc_controlplane::now_secs),
+    };
+    let http = HttpLimits {
+        max_head_bytes: cfg.mm1.max_header_bytes,
+        max_headers: 64,
+        max_body_bytes: cfg.mm1.max_message_bytes,
+        idle_timeout_ms: cfg.mm1.idle_timeout_secs * 1000,
+        request_timeout_ms: cfg.mm1.request_timeout_secs * 1000,
+    };
+    let cpus = choose_cores(&cfg);
+    let mut reactors = Vec::new();
+    let mut control_rings = Vec::new();
+    let mut wake_cores: Vec<Arc<dyn Fn() + Send + Sync>> = Vec::new();
+    let per_core_conns = (cfg.mm1.max_connections / cpus.len()).max(1);
+    for (i, cpu) in cpus.iter().enumerate() {
+        let (core_rings, ctl) = mmsc_dataplane::ring_pair(RING_CAPACITY);
+        let bell = Arc::clone(&doorbell);
+        let reactor = kernel::spawn(
+            ReactorConfig {
+                core: i as u16,
+                cpu: Some(*cpu),
+                listen: cfg.mm1.listen,
+                http: http.clone(),
+                max_connections: per_core_conns,
+                front: front.clone(),
+            },
+            core_rings,
+            Arc::new(move || bell.ring()),
+        )
+        .with_context(|| format!("cannot listen on {}", cfg.mm1.listen))?;
+        let waker = reactor.waker();
+        wake_cores.push(Arc::new(move || {
+            let _ = waker.wake();
+        }));
+        control_rings.push(ctl);
+        reactors.push(reactor);
+    }
+
+    let settings = Settings {
+        content_location_base: cfg
+            .mm1
+            .content_location_base()
+            .trim_end_matches('/')
+            .to_string(),
+        local_prefixes: cfg.subscribers.local_prefixes.clone(),
+        default_expiry_secs: cfg.mm1.default_expiry_secs,
+        max_expiry_secs: cfg.mm1.max_expiry_secs,
+        domain: cfg.mmsc.hostname.clone(),
+        retry_initial_secs: cfg.push.retry_initial_secs,
+        retry_max_secs: cfg.push.retry_max_secs,
+        limits,
+    };
+    let stored_before = recovered.records.len();
+    let control = ControlPlane::start(ControlConfig {
+        settings,
+        store: store.clone(),
+        recovered,
+        completions: completions_rx,
+        rings: control_rings,
+        wake_cores,
+        sender,
+        push_workers: cfg.push.workers,
+        doorbell,
+    })
+    .context("cannot start the control plane")?;
+
+    let addr = reactors.first().map_or(cfg.mm1.listen, |r| r.local_addr);
+    eprintln!(
+        "mmsc: serving MM1 at {} (listening on {addr}, {} dataplane core(s) on CPU {:?}); store {} ({} records recovered); push mode {}",
+        cfg.mm1.public_url.as_str(),
+        reactors.len(),
+        cpus,
+        cfg.store.path.display(),
+        stored_before,
+        cfg.push.mode,
+    );
+
+    let stop = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(sig, Arc::clone(&stop))
+            .context("cannot install signal handler")?;
+    }
+    while !stop.load(Ordering::Acquire) {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    eprintln!("mmsc: stopping");
+    for r in reactors {
+        r.stop();
+    }
+    let stats = control.stats();
+    control.stop();
+    store.close();
+    eprintln!(
+        "mmsc: stopped ({} accepted, {} refused, {} retrieved, {} pushed, {} stored)",
+        stats.accepted, stats.refused, stats.retrieved, stats.pushed, stats.stored
+    );
+    Ok(())
+}
