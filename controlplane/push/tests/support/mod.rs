@@ -1,0 +1,3 @@
+//! Test support: real peers started on loopback.
+
+pub mod kannel;
