@@ -12,7 +12,7 @@
 //!   every push not done is sent again (at least once).
 
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap};
+use std::collections::{BinaryHeap, HashMap, HashSet};
 
 use mmsc_dataplane::ring::{Chunk, ConnId, Job, JobKind, Reply, Response};
 use mmsc_store::{Completion, Location, Payload, Recovered, Store};
@@ -66,6 +66,10 @@ pub struct Stats {
     pub expired: u64,
     /// Messages stored now.
     pub stored: u64,
+    /// Segments reclaimed by compaction.
+    pub segments_reclaimed: u64,
+    /// Records relocated by compaction.
+    pub records_relocated: u64,
 }
 
 #[derive(Clone, Debug)]
@@ -140,6 +144,27 @@ enum Pending {
         conn: Option<ConnId>,
     },
     Internal,
+    /// A message record relocated by compaction.
+    Relocated {
+        id: String,
+    },
+    /// A state or outbox record relocated by compaction.
+    RelocatedOther,
+}
+
+/// What a record is about, for the per-segment bookkeeping of compaction.
+#[derive(Clone, Debug)]
+enum Subject {
+    None,
+    Msg(String),
+    Job(u64),
+}
+
+#[derive(Debug)]
+struct Compaction {
+    segment: u32,
+    outstanding: usize,
+    failed: bool,
 }
 
 /// The MM1 service.
@@ -152,6 +177,16 @@ pub struct Service {
     due: BinaryHeap<Reverse<(u64, u64, PushKey)>>,
     due_seq: u64,
     pending: HashMap<u64, Pending>,
+    subjects: HashMap<u64, (u8, Subject)>,
+    /// Messages and outbox jobs with records in each segment.
+    seg_msgs: HashMap<u32, HashSet<String>>,
+    seg_jobs: HashMap<u32, HashSet<u64>>,
+    /// Live octets of message and outbox records in each segment.
+    seg_live: HashMap<u32, u64>,
+    job_locs: HashMap<u64, Location>,
+    compaction: Option<Compaction>,
+    /// Segments whose deletion was asked (the writer deletes them asynchronously).
+    deleted: HashSet<u32>,
     next_token: u64,
     id_counter: u64,
     nonce: u32,
@@ -225,6 +260,13 @@ impl Service {
             due: BinaryHeap::new(),
             due_seq: 0,
             pending: HashMap::new(),
+            subjects: HashMap::new(),
+            seg_msgs: HashMap::new(),
+            seg_jobs: HashMap::new(),
+            seg_live: HashMap::new(),
+            job_locs: HashMap::new(),
+            compaction: None,
+            deleted: HashSet::new(),
             next_token: 1,
             id_counter: 0,
             nonce: boot_nonce(),
@@ -249,12 +291,23 @@ impl Service {
                 records::MESSAGE => match MessageRecord::decode(&payload) {
                     Some((rec, pdu_at)) => {
                         let id = rec.id.clone();
-                        self.msgs.insert(id, Msg::new(rec, r.location, pdu_at));
+                        self.note_segment(r.location.segment, &Subject::Msg(id.clone()));
+                        match self.msgs.get_mut(&id) {
+                            // Relocated by compaction: same message, new place, states kept.
+                            Some(m) => {
+                                m.loc = r.location;
+                                m.pdu_at = pdu_at;
+                            }
+                            None => {
+                                self.msgs.insert(id, Msg::new(rec, r.location, pdu_at));
+                            }
+                        }
                     }
                     None => bad += 1,
                 },
                 records::STATE => match StateRecord::decode(&payload) {
                     Some(st) => {
+                        self.note_segment(r.location.segment, &Subject::Msg(st.id.clone()));
                         if let Some(m) = self.msgs.get_mut(&st.id)
                             && let Some(rc) = m.rcpts.get_mut(usize::from(st.recipient))
                         {
@@ -266,7 +319,9 @@ impl Service {
                 },
                 records::OUTBOX => match OutboxRecord::decode(&payload) {
                     Some(o) => {
-                        self.next_job = self.next_job.max(o.job + 1);
+                        self.next_job = self.next_job.max((o.job & 0xFFFF_FFFF) + 1);
+                        self.note_segment(r.location.segment, &Subject::Job(o.job));
+                        self.job_locs.insert(o.job, r.location);
                         self.jobs.insert(
                             PushKey::Outbox(o.job),
                             PushJob {
@@ -284,6 +339,7 @@ impl Service {
                 records::PUSH_DONE => match records::decode_push_done(&payload) {
                     Some(job) => {
                         self.jobs.remove(&PushKey::Outbox(job));
+                        self.job_locs.remove(&job);
                     }
                     None => bad += 1,
                 },
@@ -303,6 +359,12 @@ impl Service {
         }
         for p in &recovered.problems {
             self.log.push(format!("recovery: {p}"));
+        }
+        for m in self.msgs.values() {
+            *self.seg_live.entry(m.loc.segment).or_default() += m.loc.footprint();
+        }
+        for l in self.job_locs.values() {
+            *self.seg_live.entry(l.segment).or_default() += l.footprint();
         }
         let ids: Vec<String> = self.msgs.keys().cloned().collect();
         for id in ids {
@@ -400,12 +462,41 @@ impl Service {
         self.reply(conn, r);
     }
 
+    fn note_segment(&mut self, segment: u32, subject: &Subject) {
+        match subject {
+            Subject::Msg(id) => {
+                self.seg_msgs.entry(segment).or_default().insert(id.clone());
+            }
+            Subject::Job(j) => {
+                self.seg_jobs.entry(segment).or_default().insert(*j);
+            }
+            Subject::None => {}
+        }
+    }
+
     fn append(&mut self, kind: u8, payload: Payload, then: Pending) -> bool {
+        let subject = match &then {
+            Pending::Submit { msg, .. } => Subject::Msg(msg.rec.id.clone()),
+            Pending::Outbox { job, .. } => Subject::Job(*job),
+            Pending::Relocated { id } => Subject::Msg(id.clone()),
+            _ => Subject::None,
+        };
+        self.append_about(kind, payload, then, subject)
+    }
+
+    fn append_about(
+        &mut self,
+        kind: u8,
+        payload: Payload,
+        then: Pending,
+        subject: Subject,
+    ) -> bool {
         let token = self.next_token;
         self.next_token += 1;
         match self.store.append(kind, payload, token) {
             Ok(()) => {
                 self.pending.insert(token, then);
+                self.subjects.insert(token, (kind, subject));
                 true
             }
             Err(e) => {
@@ -601,6 +692,7 @@ impl Service {
 
     /// A store completion.
     pub fn on_completion(&mut self, c: Completion, now: u64) {
+        let subject = self.subjects.remove(&c.token);
         let Some(p) = self.pending.remove(&c.token) else {
             return;
         };
@@ -608,10 +700,46 @@ impl Service {
             Ok(loc) => loc,
             Err(e) => {
                 self.log.push(format!("store: {e}"));
+                if matches!(p, Pending::Relocated { .. } | Pending::RelocatedOther)
+                    && let Some(cp) = self.compaction.as_mut()
+                {
+                    cp.failed = true;
+                    cp.outstanding = cp.outstanding.saturating_sub(1);
+                }
                 return self.fail_pending(p);
             }
         };
+        if let Some((kind, subject)) = subject {
+            self.note_segment(loc.segment, &subject);
+            if let Subject::Job(j) = subject
+                && kind == records::OUTBOX
+            {
+                if let Some(old) = self.job_locs.insert(j, loc) {
+                    self.sub_live(old);
+                }
+                *self.seg_live.entry(loc.segment).or_default() += loc.footprint();
+            }
+        }
         match p {
+            Pending::Relocated { id } => {
+                self.stats.records_relocated += 1;
+                if let Some(cp) = self.compaction.as_mut() {
+                    cp.outstanding = cp.outstanding.saturating_sub(1);
+                }
+                // A message removed meanwhile has its REMOVED record after this one.
+                if let Some(m) = self.msgs.get_mut(&id) {
+                    let old = m.loc;
+                    m.loc = loc;
+                    self.sub_live(old);
+                    *self.seg_live.entry(loc.segment).or_default() += loc.footprint();
+                }
+            }
+            Pending::RelocatedOther => {
+                self.stats.records_relocated += 1;
+                if let Some(cp) = self.compaction.as_mut() {
+                    cp.outstanding = cp.outstanding.saturating_sub(1);
+                }
+            }
             Pending::Submit {
                 conn,
                 tid,
@@ -620,6 +748,7 @@ impl Service {
                 forward,
             } => {
                 msg.loc = loc;
+                *self.seg_live.entry(loc.segment).or_default() += loc.footprint();
                 let id = msg.rec.id.clone();
                 let mid = self.message_id(&id);
                 self.expiry.push(Reverse((msg.rec.expiry_at, id.clone())));
@@ -1143,6 +1272,7 @@ impl Service {
     /// Hand due pushes to the workers, and expire what is due.
     pub fn tick(&mut self, now: u64) {
         self.expire_due(now);
+        self.maybe_compact();
         while let Some(Reverse((at, _, _))) = self.due.peek() {
             if *at > now {
                 break;
@@ -1192,13 +1322,158 @@ impl Service {
                     None,
                 );
             }
-            PushKey::Outbox(job) => {
-                self.append(
-                    records::PUSH_DONE,
-                    records::encode_push_done(*job).into(),
-                    Pending::Internal,
-                );
+            PushKey::Outbox(job) => self.outbox_done(*job),
+        }
+    }
+
+    fn outbox_done(&mut self, job: u64) {
+        self.append(
+            records::PUSH_DONE,
+            records::encode_push_done(job).into(),
+            Pending::Internal,
+        );
+        if let Some(l) = self.job_locs.remove(&job) {
+            self.sub_live(l);
+        }
+    }
+
+    fn sub_live(&mut self, loc: Location) {
+        if let Some(v) = self.seg_live.get_mut(&loc.segment) {
+            *v = v.saturating_sub(loc.footprint());
+        }
+    }
+
+    /// Reclaim the oldest segment once at most half of it is live: relocate what is live in
+    /// it (message records straight from the map; the current states of its messages; its
+    /// pending outbox jobs) to the active segment, and delete it once all of that is durable.
+    /// Oldest first, so a PUSH_DONE or REMOVED in the segment only ever cancels records in
+    /// the same segment or in segments already gone.
+    fn maybe_compact(&mut self) {
+        if let Some(cp) = &self.compaction {
+            if cp.outstanding > 0 {
+                return;
             }
+            let (seg, failed) = (cp.segment, cp.failed);
+            self.compaction = None;
+            if failed {
+                self.log
+                    .push(format!("compaction of segment {seg} failed; segment kept"));
+                return;
+            }
+            if self.store.delete_segment(seg).is_ok() {
+                self.deleted.insert(seg);
+                self.seg_msgs.remove(&seg);
+                self.seg_jobs.remove(&seg);
+                self.seg_live.remove(&seg);
+                self.stats.segments_reclaimed += 1;
+            }
+            return;
+        }
+        let segs = self.store.segments();
+        self.deleted.retain(|d| segs.iter().any(|s| s.id == *d));
+        let Some(oldest) = segs
+            .iter()
+            .find(|s| !s.active && !self.deleted.contains(&s.id))
+        else {
+            return;
+        };
+        let live = self.seg_live.get(&oldest.id).copied().unwrap_or(0);
+        if live.saturating_mul(2) > oldest.used {
+            return;
+        }
+        let seg = oldest.id;
+        self.compaction = Some(Compaction {
+            segment: seg,
+            outstanding: 0,
+            failed: false,
+        });
+        let ids: Vec<String> = self
+            .seg_msgs
+            .get(&seg)
+            .map(|s| {
+                s.iter()
+                    .filter(|id| self.msgs.contains_key(*id))
+                    .cloned()
+                    .collect()
+            })
+            .unwrap_or_default();
+        let mut queued = 0usize;
+        for id in ids {
+            let Some(m) = self.msgs.get(&id) else {
+                continue;
+            };
+            if m.loc.segment == seg {
+                let Some(mapped) = self.store.read(m.loc) else {
+                    continue;
+                };
+                let mut p = Payload::new();
+                p.push_mapped(mapped);
+                if self.append(records::MESSAGE, p, Pending::Relocated { id: id.clone() }) {
+                    queued += 1;
+                }
+            }
+            let Some(m) = self.msgs.get(&id) else {
+                continue;
+            };
+            let states: Vec<StateRecord> = m
+                .rcpts
+                .iter()
+                .enumerate()
+                .filter(|(_, r)| {
+                    !matches!(r.state, RecipientState::Pending | RecipientState::NotLocal)
+                        || r.report_denied
+                })
+                .map(|(i, r)| StateRecord {
+                    id: id.clone(),
+                    recipient: i as u16,
+                    state: r.state,
+                    at: m.rec.received_at,
+                    report_denied: r.report_denied,
+                })
+                .collect();
+            for st in states {
+                if self.append_about(
+                    records::STATE,
+                    st.encode().into(),
+                    Pending::RelocatedOther,
+                    Subject::Msg(id.clone()),
+                ) {
+                    queued += 1;
+                }
+            }
+        }
+        let jobs: Vec<u64> = self
+            .seg_jobs
+            .get(&seg)
+            .map(|s| {
+                s.iter()
+                    .filter(|j| self.jobs.contains_key(&PushKey::Outbox(**j)))
+                    .copied()
+                    .collect()
+            })
+            .unwrap_or_default();
+        for job in jobs {
+            let Some(j) = self.jobs.get(&PushKey::Outbox(job)) else {
+                continue;
+            };
+            let Some(pdu) = j.pdu.clone() else { continue };
+            let rec = OutboxRecord {
+                job,
+                msisdn: j.msisdn.clone(),
+                expires_at: j.expires_at,
+                pdu,
+            };
+            if self.append_about(
+                records::OUTBOX,
+                rec.encode().into(),
+                Pending::RelocatedOther,
+                Subject::Job(job),
+            ) {
+                queued += 1;
+            }
+        }
+        if let Some(cp) = self.compaction.as_mut() {
+            cp.outstanding += queued;
         }
     }
 
@@ -1230,13 +1505,7 @@ impl Service {
                             );
                         }
                     }
-                    PushKey::Outbox(job) => {
-                        self.append(
-                            records::PUSH_DONE,
-                            records::encode_push_done(job).into(),
-                            Pending::Internal,
-                        );
-                    }
+                    PushKey::Outbox(job) => self.outbox_done(job),
                 }
             }
             Err(e) if e.is_transient() => {
@@ -1294,7 +1563,9 @@ impl Service {
                 records::encode_removed(&id).into(),
                 Pending::Internal,
             );
-            self.msgs.remove(&id);
+            if let Some(m) = self.msgs.remove(&id) {
+                self.sub_live(m.loc);
+            }
             self.stats.expired += 1;
             self.stats.stored = self.msgs.len() as u64;
         }

@@ -91,10 +91,26 @@ fn record_footprint(payload: usize) -> u64 {
 }
 
 /// A record's payload, gathered from several buffers so that large parts (a PDU received in
-/// an HTTP request buffer) are written from where they are, without a copy.
+/// an HTTP request buffer, a record relocated from an older segment) are written from where
+/// they are, without a copy.
 #[derive(Debug, Default)]
 pub struct Payload {
-    parts: Vec<(Vec<u8>, Range<usize>)>,
+    parts: Vec<Part>,
+}
+
+#[derive(Debug)]
+enum Part {
+    Owned(Vec<u8>, Range<usize>),
+    Mapped(Mapped),
+}
+
+impl Part {
+    fn bytes(&self) -> &[u8] {
+        match self {
+            Part::Owned(v, r) => v.get(r.clone()).unwrap_or(&[]),
+            Part::Mapped(m) => m,
+        }
+    }
 }
 
 impl Payload {
@@ -106,7 +122,7 @@ impl Payload {
     /// Append a whole buffer.
     pub fn push(&mut self, v: Vec<u8>) -> &mut Self {
         let r = 0..v.len();
-        self.parts.push((v, r));
+        self.parts.push(Part::Owned(v, r));
         self
     }
 
@@ -114,13 +130,19 @@ impl Payload {
     pub fn push_range(&mut self, v: Vec<u8>, range: Range<usize>) -> &mut Self {
         let end = range.end.min(v.len());
         let start = range.start.min(end);
-        self.parts.push((v, start..end));
+        self.parts.push(Part::Owned(v, start..end));
+        self
+    }
+
+    /// Append octets of a segment map (e.g. a record being relocated by compaction).
+    pub fn push_mapped(&mut self, m: Mapped) -> &mut Self {
+        self.parts.push(Part::Mapped(m));
         self
     }
 
     /// Total length.
     pub fn len(&self) -> usize {
-        self.parts.iter().map(|(_, r)| r.len()).sum()
+        self.parts.iter().map(|p| p.bytes().len()).sum()
     }
 
     /// True if empty.
@@ -129,9 +151,7 @@ impl Payload {
     }
 
     fn slices(&self) -> impl Iterator<Item = &[u8]> {
-        self.parts
-            .iter()
-            .map(|(v, r)| v.get(r.clone()).unwrap_or(&[]))
+        self.parts.iter().map(Part::bytes)
     }
 }
 
@@ -900,6 +920,11 @@ mod tests {
         s.delete_segment(first.segment).unwrap();
         s.barrier().unwrap();
         assert!(s.read(first).is_none());
+        assert!(
+            s.segments().iter().all(|i| i.id != first.segment),
+            "{:?}",
+            s.segments()
+        );
         assert_eq!(&*held, &[0u8; 200][..]);
         assert!(!segment_path(&dir, first.segment).exists());
         s.close();

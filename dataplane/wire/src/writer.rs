@@ -99,7 +99,7 @@ pub fn text_string(out: &mut Vec<u8>, s: &[u8], what: &'static str) -> Result<()
     // The quote is required before an octet >= 0x80, and needed before a leading 0x7F (a
     // reader would take it for the quote) or a control octet (a reader would take it for a
     // Value-length).
-    if s.first().is_some_and(|&b| b >= 0x7F || b < 0x20) {
+    if s.first().is_some_and(|&b| !(0x20..0x7F).contains(&b)) {
         out.push(TEXT_QUOTE);
     }
     out.extend_from_slice(s);
