@@ -240,6 +240,23 @@ fn address_msisdn(addr: &str) -> Option<String> {
         .then(|| format!("+{digits}"))
 }
 
+/// The subject as a notification carries it: line breaks (which a PPG's MIME parser may act
+/// on, and which no handset shows) become spaces.
+fn clean_subject(s: &EncodedString<'_>) -> EncodedString<'static> {
+    let has_break = match s.to_text() {
+        Some(t) => t.contains(['\r', '\n']),
+        None => s.text.iter().any(|b| matches!(b, b'\r' | b'\n')),
+    };
+    if !has_break {
+        return s.clone().into_owned();
+    }
+    let text = s.to_text_lossy().replace(['\r', '\n'], " ");
+    EncodedString {
+        charset: Some(mmsc_wire::charset::UTF_8),
+        text: text.into_bytes().into(),
+    }
+}
+
 fn plmn(msisdn: &str) -> String {
     format!("{msisdn}/TYPE=PLMN")
 }
@@ -1259,7 +1276,7 @@ impl Service {
             tid: token.as_bytes(),
             version: Version::V1_2,
             from: (!m.rec.hide_sender).then_some(from.as_str()),
-            subject: stored.subject().cloned(),
+            subject: stored.subject().map(clean_subject),
             class: stored.get(field::MESSAGE_CLASS).cloned(),
             size: m.pdu_len(),
             expiry: m.rec.expiry_at,
@@ -1595,6 +1612,14 @@ impl Service {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn subjects_lose_line_breaks() {
+        let s = EncodedString::plain(&b"a\r\nContent-Type: x"[..]);
+        assert_eq!(clean_subject(&s).to_text().unwrap(), "a  Content-Type: x");
+        let s = EncodedString::plain(&b"plain"[..]);
+        assert_eq!(clean_subject(&s), s);
+    }
 
     #[test]
     fn addresses() {
