@@ -1939,6 +1939,173 @@ fn check_pdu(rel: &str, bytes: &[u8], p: &Pdu<'_>, x: &E, root: &Path, errors: &
     }
 }
 
+/// The spec name of an enumerated octet, if known.
+type NameOf = fn(u8) -> Option<&'static str>;
+
+/// Text of a JSON header value: a string, or the "text" of a charset object.
+fn json_text(v: &serde_json::Value) -> Option<String> {
+    match v {
+        serde_json::Value::String(s) => Some(s.clone()),
+        serde_json::Value::Object(o) => o.get("text").and_then(|t| t.as_str()).map(str::to_string),
+        _ => None,
+    }
+}
+
+/// The same README expectations, read from the JSON form that `mmsc pdu decode --json`
+/// prints (keys as OMA-TS-MMS_ENC spells the headers, enumerations by their spec names).
+fn check_json(rel: &str, j: &serde_json::Value, x: &E, errors: &mut Vec<String>) {
+    use mmsc_wire::mms::{MessageClass, ReadStatus, ResponseStatus, RetrieveStatus, Status};
+    let mut err = |s: String| errors.push(format!("{rel}: JSON: {s}"));
+    let key = |k: &str| j.get(k);
+    let name_or_num = |name: Option<&str>, o: u8| match name {
+        Some(n) => serde_json::Value::from(n),
+        None => serde_json::Value::from(o),
+    };
+    if key("X-Mms-Message-Type") != Some(&name_or_num(MessageType(x.mt).name(), x.mt)) {
+        err(format!(
+            "X-Mms-Message-Type {:?}",
+            key("X-Mms-Message-Type")
+        ));
+    }
+    let text = |k: &str| key(k).and_then(json_text);
+    match x.tid {
+        Check::Is(t) if text("X-Mms-Transaction-ID").as_deref() != Some(t) => err(format!(
+            "X-Mms-Transaction-ID {:?}, README {t:?}",
+            text("X-Mms-Transaction-ID")
+        )),
+        Check::Absent if key("X-Mms-Transaction-ID").is_some() => {
+            err("X-Mms-Transaction-ID present, README: none".into())
+        }
+        _ => {}
+    }
+    if let Some((maj, min)) = x.version {
+        let want = format!("{maj}.{min}");
+        if text("X-Mms-MMS-Version").as_deref() != Some(want.as_str()) {
+            err(format!(
+                "X-Mms-MMS-Version {:?}, README {want}",
+                text("X-Mms-MMS-Version")
+            ));
+        }
+    }
+    if let Check::Is(m) = x.msg_id
+        && text("Message-ID").as_deref() != Some(m)
+    {
+        err(format!("Message-ID {:?}, README {m:?}", text("Message-ID")));
+    }
+    match x.from {
+        Some(FromE::Insert)
+            if key("From") != Some(&serde_json::json!({"insert-address": true})) =>
+        {
+            err(format!("From {:?}, README insert-address", key("From")))
+        }
+        Some(FromE::Addr(a)) if text("From").as_deref() != Some(a) => {
+            err(format!("From {:?}, README {a:?}", text("From")))
+        }
+        _ => {}
+    }
+    let tos: Vec<String> = key("To")
+        .and_then(|v| v.as_array())
+        .map(|a| a.iter().filter_map(json_text).collect())
+        .unwrap_or_default();
+    match &x.to {
+        Some(ToE::First(a)) if tos.first().map(String::as_str) != Some(*a) => {
+            err(format!("To {tos:?}, README first {a:?}"))
+        }
+        Some(ToE::All(all)) if tos.iter().map(String::as_str).collect::<Vec<_>>() != *all => {
+            err(format!("To {tos:?}, README {all:?}"))
+        }
+        _ => {}
+    }
+    if let Check::Is(t) = x.subject
+        && !text("Subject").is_some_and(|s| t.matches(s.as_bytes()))
+    {
+        err(format!("Subject {:?}, README {t:?}", text("Subject")));
+    }
+    if let Some(d) = x.date {
+        let want = mmsc_wire::json::format_date(d);
+        if text("Date") != want {
+            err(format!("Date {:?}, README {want:?}", text("Date")));
+        }
+    }
+    let enums: [(&str, Option<u8>, NameOf); 4] = [
+        ("X-Mms-Status", x.status, |o| Status(o).name()),
+        ("X-Mms-Response-Status", x.response_status, |o| {
+            ResponseStatus(o).name()
+        }),
+        ("X-Mms-Retrieve-Status", x.retrieve_status, |o| {
+            RetrieveStatus(o).name()
+        }),
+        ("X-Mms-Read-Status", x.read_status, |o| ReadStatus(o).name()),
+    ];
+    for (k, want, name) in enums {
+        if let Some(o) = want
+            && key(k) != Some(&name_or_num(name(o), o))
+        {
+            err(format!("{k} {:?}, README 0x{o:02X}", key(k)));
+        }
+    }
+    match x.class {
+        Some(ClassE::Octet(o))
+            if key("X-Mms-Message-Class") != Some(&name_or_num(MessageClass(o).name(), o)) =>
+        {
+            err(format!(
+                "X-Mms-Message-Class {:?}",
+                key("X-Mms-Message-Class")
+            ))
+        }
+        Some(ClassE::Text(t)) if text("X-Mms-Message-Class").as_deref() != Some(t) => err(format!(
+            "X-Mms-Message-Class {:?}, README {t:?}",
+            key("X-Mms-Message-Class")
+        )),
+        _ => {}
+    }
+    if let Some(n) = x.msg_size
+        && key("X-Mms-Message-Size").and_then(|v| v.as_u64()) != Some(n)
+    {
+        err(format!(
+            "X-Mms-Message-Size {:?}, README {n}",
+            key("X-Mms-Message-Size")
+        ));
+    }
+    if let Some(t) = x.expiry {
+        let want = match t {
+            TimeValue::Relative(s) => serde_json::json!({ "relative": s }),
+            TimeValue::Absolute(s) => serde_json::json!({
+                "absolute": mmsc_wire::json::format_date(s).map_or(serde_json::Value::from(s), serde_json::Value::from)
+            }),
+        };
+        if key("X-Mms-Expiry") != Some(&want) {
+            err(format!(
+                "X-Mms-Expiry {:?}, README {want}",
+                key("X-Mms-Expiry")
+            ));
+        }
+    }
+    if let Some(t) = x.location
+        && !text("X-Mms-Content-Location").is_some_and(|s| t.matches(s.as_bytes()))
+    {
+        err(format!(
+            "X-Mms-Content-Location {:?}, README {t:?}",
+            text("X-Mms-Content-Location")
+        ));
+    }
+    if let Some(m) = x.media
+        && !text("Content-Type")
+            .is_some_and(|ct| ct.to_ascii_lowercase().starts_with(&m.to_ascii_lowercase()))
+    {
+        err(format!(
+            "Content-Type {:?}, README {m:?}",
+            text("Content-Type")
+        ));
+    }
+    if let Some(n) = x.parts {
+        let got = key("parts").and_then(|p| p.as_array()).map_or(0, Vec::len);
+        if got != n {
+            err(format!("{got} parts, README {n}"));
+        }
+    }
+}
+
 #[test]
 fn every_vector_decodes_as_the_readme_says() {
     let Some(root) = vectors_dir() else {
@@ -1982,6 +2149,7 @@ fn every_vector_decodes_as_the_readme_says() {
             (Some(Row::Pdu(x)), Ok(p)) => {
                 pdus += 1;
                 check_pdu(&rel, &bytes, &p, x, &root, &mut errors);
+                check_json(&rel, &mmsc_wire::json::to_json(&p), x, &mut errors);
                 match p.encode() {
                     Ok(enc) => match Pdu::decode(&enc, &Limits::default()) {
                         Ok(back) if back == p => {}
