@@ -494,3 +494,89 @@ fn compaction_reclaims_expired_segments_and_keeps_live_messages() {
     rig.close();
     let _ = std::fs::remove_dir_all(&dir2);
 }
+
+#[test]
+fn forward_read_report_and_acknowledge() {
+    let dir = tmpdir("forward");
+    let mut rig = open(&dir, 1 << 20, T0);
+    let image = b"original image".to_vec();
+    let reply = rig.post(A, &send_req("t1", &[B], &image, true), T0);
+    let conf_b = reply.response.body[0].bytes().to_vec();
+    let mid = decode(&conf_b).message_id().unwrap().to_vec();
+    let p = rig.pushes(T0);
+    let token = token_of(&p[0]);
+    rig.deliver(p, T0);
+
+    // B acknowledges the retrieval but forbids reports: A gets no delivery report.
+    let ack = Pdu::new(MessageType::ACKNOWLEDGE_IND)
+        .with(field::TRANSACTION_ID, text(&token))
+        .with(field::MMS_VERSION, Value::Octet(0x92))
+        .with(field::REPORT_ALLOWED, Value::Octet(0x81));
+    assert_eq!(rig.post(B, &ack, T0 + 1).response.status, 200);
+    assert!(rig.pushes(T0 + 1).is_empty(), "Report-Allowed: No");
+
+    // B sends a read report: A gets an m-read-orig-ind.
+    let rr = Pdu::new(MessageType::READ_REC_IND)
+        .with(field::MMS_VERSION, Value::Octet(0x92))
+        .with(field::MESSAGE_ID, Value::Text(Cow::Owned(mid.clone())))
+        .with(field::TO, addr(A))
+        .with(field::FROM, Value::From(None))
+        .with(field::READ_STATUS, Value::Octet(0x80));
+    assert_eq!(rig.post(B, &rr, T0 + 2).response.status, 200);
+    let reports = rig.pushes(T0 + 2);
+    assert_eq!(reports.len(), 1);
+    assert_eq!(reports[0].msisdn, A);
+    let ro = decode(&reports[0].pdu);
+    assert_eq!(ro.message_type, MessageType::READ_ORIG_IND);
+    assert_eq!(ro.message_id(), Some(&mid[..]));
+    assert_eq!(
+        ro.from().unwrap().unwrap().text,
+        format!("{B}/TYPE=PLMN").as_bytes()
+    );
+    rig.deliver(reports, T0 + 2);
+    // A read report from someone who did not receive the message is ignored.
+    assert_eq!(rig.post(C, &rr, T0 + 3).response.status, 200);
+    assert!(rig.pushes(T0 + 3).is_empty());
+
+    // B forwards it to C: m-forward-conf Ok, C is notified and gets the same content, with
+    // B as sender and A as the one who sent it first.
+    let location = format!("http://127.0.0.1:8514/mms/{token}");
+    let fwd = Pdu::new(MessageType::FORWARD_REQ)
+        .with(field::TRANSACTION_ID, text("f1"))
+        .with(field::MMS_VERSION, Value::Octet(0x92))
+        .with(field::FROM, Value::From(None))
+        .with(field::TO, addr(C))
+        .with(field::CONTENT_LOCATION, text(&location));
+    let r = rig.post(B, &fwd, T0 + 4);
+    let fc_b = r.response.body[0].bytes().to_vec();
+    let fc = decode(&fc_b);
+    assert_eq!(fc.message_type, MessageType::FORWARD_CONF);
+    assert_eq!(fc.response_status(), Some(ResponseStatus::OK));
+    assert_ne!(fc.message_id(), Some(&mid[..]));
+    let p = rig.pushes(T0 + 4);
+    assert_eq!(p.len(), 1);
+    assert_eq!(p[0].msisdn, C);
+    let ctoken = token_of(&p[0]);
+    let rc_b = rig.get(C, &ctoken, T0 + 5);
+    let rc = decode(&rc_b);
+    assert_eq!(
+        rc.from().unwrap().unwrap().text,
+        format!("{B}/TYPE=PLMN").as_bytes()
+    );
+    assert_eq!(rc.parts()[1].data(), Some(&image[..]));
+    assert!(matches!(
+        rc.get(field::PREVIOUSLY_SENT_BY),
+        Some(Value::Tagged { .. })
+    ));
+    assert_eq!(rc.subject().unwrap().text, &b"hello"[..]);
+    // C cannot forward B's copy: it is not C's.
+    let fwd2 = fwd.clone();
+    let r = rig.post(C, &fwd2, T0 + 6);
+    let b2 = r.response.body[0].bytes().to_vec();
+    assert_eq!(
+        decode(&b2).response_status(),
+        Some(ResponseStatus::ERROR_PERMANENT_MESSAGE_NOT_FOUND)
+    );
+    rig.close();
+    let _ = std::fs::remove_dir_all(&dir);
+}
