@@ -424,7 +424,20 @@ impl ServerConn {
             }
             Err(httparse::Error::TooManyHeaders) => return Err(self.fail(HttpError::HeadTooLarge)),
             Err(httparse::Error::Version) => {
-                return Err(self.fail(HttpError::NotImplemented("HTTP version")));
+                // A well-formed HTTP-version other than 1.x is not implemented; anything else
+                // in its place is a malformed request line.
+                let line = data
+                    .get(..find_crlf(data).unwrap_or(data.len()))
+                    .unwrap_or(&[]);
+                let version = line.rsplit(|&b| b == b' ').next().unwrap_or(&[]);
+                let well_formed = matches!(version,
+                    [b'H', b'T', b'T', b'P', b'/', major, b'.', minor]
+                        if major.is_ascii_digit() && minor.is_ascii_digit());
+                return Err(self.fail(if well_formed {
+                    HttpError::NotImplemented("HTTP version")
+                } else {
+                    HttpError::BadRequest("malformed request line")
+                }));
             }
             Err(_) => return Err(self.fail(HttpError::BadRequest("malformed request head"))),
         };
@@ -783,6 +796,9 @@ mod tests {
             ),
             (b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03", 400),
             (b"GET / HTTP/1.1\r\nBad Header\r\n\r\n", 400),
+            (b"GET / HTTP/2.0\r\n\r\n", 501),
+            (b"THIS IS NOT HTTP\r\n\r\n", 400),
+            (b"GET / FTP/1.1\r\n\r\n", 400),
         ];
         for (input, status) in cases {
             let mut c = conn();
