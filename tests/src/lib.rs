@@ -8,6 +8,12 @@
 //!   "exported PDU" capture by `text2pcap -P http`, and decoded by `tshark -T pdml` with
 //!   `TZ=UTC`).
 //!
+//! - [`server`]: the real `mmsc` binary started on a free loopback port with a generated
+//!   configuration and its own store ([`server::Mmsc`]), killed with it.
+//! - [`http`]: a small blocking HTTP/1.1 client (keep-alive, raw writes for malformed input).
+//! - [`mm1`]: building and checking the MM1 PDUs handsets send and receive.
+//! - [`kannel`]: a throw-away Kannel (bearerbox, wapbox with its PPG, smsbox, fakesmsc).
+//!
 //! Everything runs on temporary files under [`std::env::temp_dir`] with unique names, removed
 //! afterwards; every child process is waited for with a deadline.
 
@@ -18,6 +24,11 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+pub mod http;
+pub mod kannel;
+pub mod mm1;
+pub mod server;
 
 /// Largest frame recipe (a) handles (text2pcap's limit).
 pub const MAX_FRAME_BYTES: usize = 262_144;
@@ -157,6 +168,47 @@ impl Drop for TempFile {
     fn drop(&mut self) {
         let _ = std::fs::remove_file(&self.0);
     }
+}
+
+/// A temporary directory under [`std::env::temp_dir`], removed when dropped, except while
+/// the thread panics (a failed test keeps its files for inspection and says where).
+#[derive(Debug)]
+pub struct TempDir(PathBuf);
+
+impl TempDir {
+    /// A new, empty, unique directory whose name starts with `prefix`.
+    pub fn new(prefix: &str) -> TempDir {
+        static COUNTER: AtomicU64 = AtomicU64::new(0);
+        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+        let nanos = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos());
+        let p = std::env::temp_dir().join(format!("{prefix}-{}-{n}-{nanos:x}", std::process::id()));
+        std::fs::create_dir_all(&p).unwrap_or_else(|e| panic!("create {}: {e}", p.display()));
+        TempDir(p)
+    }
+
+    /// Its path.
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!("kept {} for inspection", self.0.display());
+        } else {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+}
+
+/// The workspace root (the parent of this crate's directory).
+pub fn workspace_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map_or_else(|| PathBuf::from(".."), Path::to_path_buf)
 }
 
 /// Run `cmd` with `stdin` fed to it, and wait at most [`TOOL_TIMEOUT`]. Returns stdout.
