@@ -568,17 +568,28 @@ impl Service {
             } => {
                 let limits = self.settings.limits.clone();
                 let pdu_bytes = buf.get(body.clone()).unwrap_or(&[]);
+                // Borrowed from the request buffer: nothing of the message is copied.
                 let pdu = match Pdu::decode(pdu_bytes, &limits) {
-                    Ok(p) => p.into_owned(),
+                    Ok(p) => p,
                     Err(e) => {
                         let conf = build::send_conf(None, version, e.response_status(), None);
                         return self.reply_pdu(conn, &conf);
                     }
                 };
+                if message_type == MessageType::SEND_REQ {
+                    let plan = self.plan_submit(&msisdn, version, &pdu, pdu_bytes, now);
+                    drop(pdu);
+                    return match plan {
+                        Ok((tid, rec)) => self.submit(conn, version, tid, rec, buf, body),
+                        Err((tid, status)) => {
+                            self.stats.refused += 1;
+                            let conf =
+                                build::send_conf(Some(&tid), reply_version(version), status, None);
+                            self.reply_pdu(conn, &conf);
+                        }
+                    };
+                }
                 match message_type {
-                    MessageType::SEND_REQ => {
-                        self.submit(conn, &msisdn, version, &pdu, buf, body, now)
-                    }
                     MessageType::NOTIFYRESP_IND => self.notifyresp(conn, &msisdn, &pdu, now),
                     MessageType::ACKNOWLEDGE_IND => self.acknowledge(conn, &msisdn, &pdu, now),
                     MessageType::READ_REC_IND => self.read_rec(conn, &msisdn, &pdu, now),
@@ -630,46 +641,37 @@ impl Service {
         out
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn submit(
-        &mut self,
-        conn: ConnId,
+    /// Check an m-send-req and describe the message to store; or the status to refuse it
+    /// with. The transaction id comes back either way.
+    fn plan_submit(
+        &self,
         msisdn: &str,
         version: Version,
         pdu: &Pdu<'_>,
-        buf: Vec<u8>,
-        body: std::ops::Range<usize>,
+        pdu_bytes: &[u8],
         now: u64,
-    ) {
+    ) -> Result<(Vec<u8>, MessageRecord), (Vec<u8>, ResponseStatus)> {
         let tid = pdu.transaction_id().unwrap_or_default().to_vec();
-        let rv = reply_version(version);
-        let refuse = |s: &mut Service, status: ResponseStatus| {
-            s.stats.refused += 1;
-            let conf = build::send_conf(Some(&tid), rv, status, None);
-            s.reply_pdu(conn, &conf);
-        };
         let recipients = self.recipients_of(pdu);
         if recipients.is_empty() {
-            return refuse(self, ResponseStatus::ERROR_PERMANENT_MESSAGE_FORMAT_CORRUPT);
+            return Err((tid, ResponseStatus::ERROR_PERMANENT_MESSAGE_FORMAT_CORRUPT));
         }
         if recipients.iter().all(|r| r.msisdn.is_none()) {
             // No recipient this MMSC can deliver to (inter-operator routing comes with MM4).
-            return refuse(
-                self,
+            return Err((
+                tid,
                 ResponseStatus::ERROR_PERMANENT_SENDING_ADDRESS_UNRESOLVED,
-            );
+            ));
         }
         if recipients.len() > u16::MAX as usize {
-            return refuse(self, ResponseStatus::ERROR_PERMANENT_CONTENT_NOT_ACCEPTED);
+            return Err((tid, ResponseStatus::ERROR_PERMANENT_CONTENT_NOT_ACCEPTED));
         }
-        let pdu_bytes = buf.get(body.clone()).unwrap_or(&[]);
         let body_offset = match Pdu::body_offset(pdu_bytes, &self.settings.limits) {
             Ok(Some(o)) => o as u32,
-            _ => return refuse(self, ResponseStatus::ERROR_PERMANENT_MESSAGE_FORMAT_CORRUPT),
+            _ => return Err((tid, ResponseStatus::ERROR_PERMANENT_MESSAGE_FORMAT_CORRUPT)),
         };
-        let id = self.new_id(now);
         let rec = MessageRecord {
-            id,
+            id: String::new(),
             received_at: now,
             expiry_at: self.expiry_of(pdu, now),
             sender: msisdn.to_string(),
@@ -680,6 +682,20 @@ impl Service {
             recipients,
             body_offset,
         };
+        Ok((tid, rec))
+    }
+
+    /// Store a checked m-send-req: its metadata, then the PDU straight from the request buffer.
+    fn submit(
+        &mut self,
+        conn: ConnId,
+        version: Version,
+        tid: Vec<u8>,
+        mut rec: MessageRecord,
+        buf: Vec<u8>,
+        body: std::ops::Range<usize>,
+    ) {
+        rec.id = self.new_id(rec.received_at);
         let meta = rec.encode_meta();
         let pdu_at = meta.len();
         let mut payload = Payload::new();
@@ -700,7 +716,7 @@ impl Service {
             Pending::Submit {
                 conn,
                 tid,
-                version: rv,
+                version: reply_version(version),
                 msg: Box::new(msg),
                 forward: false,
             },
