@@ -43,6 +43,13 @@ fn choose_cores(cfg: &Config) -> Vec<usize> {
 /// Run the MMSC.
 pub fn run(config: Option<PathBuf>) -> Result<()> {
     let cfg = load_config(config.as_deref())?;
+    // Before anything listens: a SIGTERM that comes as soon as the port accepts connections
+    // must stop the server gracefully, not kill it with the default action.
+    let stop = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(sig, Arc::clone(&stop))
+            .context("cannot install signal handler")?;
+    }
     if cfg.dataplane.backend != Backend::Kernel {
         bail!(
             "dataplane backend {} is not available in this build; use \"kernel\"",
@@ -183,11 +190,6 @@ pub fn run(config: Option<PathBuf>) -> Result<()> {
         cfg.push.mode,
     );
 
-    let stop = Arc::new(AtomicBool::new(false));
-    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        signal_hook::flag::register(sig, Arc::clone(&stop))
-            .context("cannot install signal handler")?;
-    }
     while !stop.load(Ordering::Acquire) {
         std::thread::sleep(Duration::from_millis(100));
     }
