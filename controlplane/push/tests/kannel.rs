@@ -449,11 +449,31 @@ fn canned_server(status: &'static str, body: &'static str, requests: usize) -> S
                     Ok(n) => got.extend_from_slice(&buf[..n]),
                 }
             }
+            // Read the whole request body before answering: closing a socket with unread
+            // input sends a reset, which the client may see before the answer.
+            let head_end = got
+                .windows(4)
+                .position(|w| w == b"\r\n\r\n")
+                .map_or(got.len(), |i| i + 4);
+            let head = String::from_utf8_lossy(&got[..head_end]).to_ascii_lowercase();
+            let want = head
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length:"))
+                .and_then(|v| v.trim().parse::<usize>().ok())
+                .unwrap_or(0);
+            while got.len() < head_end + want {
+                match c.read(&mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => got.extend_from_slice(&buf[..n]),
+                }
+            }
             let _ = write!(
                 c,
                 "HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
                 body.len()
             );
+            let _ = c.flush();
+            let _ = c.shutdown(std::net::Shutdown::Write);
         }
     });
     url
