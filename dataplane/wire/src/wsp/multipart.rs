@@ -182,18 +182,25 @@ impl<'a> Part<'a> {
         }
     }
 
-    /// The Content-ID, if any.
+    /// The Content-ID, if any (the binary header, or a textual `Content-ID` as some encoders
+    /// write it).
     pub fn content_id(&self) -> Option<&[u8]> {
         self.headers.iter().find_map(|h| match h {
             PartHeader::ContentId { value, .. } => Some(&value[..]),
+            PartHeader::Text { name, value } if name.eq_ignore_ascii_case(b"Content-ID") => {
+                Some(&value[..])
+            }
             _ => None,
         })
     }
 
-    /// The Content-Location, if any.
+    /// The Content-Location, if any (binary or textual header).
     pub fn content_location(&self) -> Option<&[u8]> {
         self.headers.iter().find_map(|h| match h {
             PartHeader::ContentLocation(v) => Some(&v[..]),
+            PartHeader::Text { name, value } if name.eq_ignore_ascii_case(b"Content-Location") => {
+                Some(&value[..])
+            }
             _ => None,
         })
     }
@@ -441,6 +448,21 @@ mod tests {
             decode_multipart(&mut Reader::new(&out), &Limits::default(), 0, &mut w2).unwrap();
         assert_eq!(again, parts);
         assert!(w2.is_empty());
+    }
+
+    #[test]
+    fn textual_content_id_and_location() {
+        let mut p = Part::new(ContentType::well_known(0x03), &b"x"[..]);
+        p.headers.push(PartHeader::Text {
+            name: Cow::Borrowed(b"content-id"),
+            value: Cow::Borrowed(b"<t>"),
+        });
+        p.headers.push(PartHeader::Text {
+            name: Cow::Borrowed(b"Content-Location"),
+            value: Cow::Borrowed(b"t.txt"),
+        });
+        assert_eq!(p.content_id(), Some(&b"<t>"[..]));
+        assert_eq!(p.content_location(), Some(&b"t.txt"[..]));
     }
 
     #[test]
