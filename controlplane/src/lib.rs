@@ -157,6 +157,7 @@ fn run(
     let cores = cfg.rings.len();
     let mut backlog: Vec<VecDeque<Reply>> = (0..cores).map(|_| VecDeque::new()).collect();
     let mut last_tick = 0u64;
+    let mut last_release = now_secs();
     loop {
         let mut busy = false;
         let now = now_secs();
@@ -184,6 +185,12 @@ fn run(
             svc.on_push_result(r, now);
         }
         if now != last_tick || busy {
+            if now >= last_release + 2 {
+                // Pages read through the store's maps would otherwise count in our resident
+                // size for ever (they are page cache, reclaimable, but they look like ours).
+                last_release = now;
+                cfg.store.release_pages();
+            }
             last_tick = now;
             svc.tick(now);
         }

@@ -78,6 +78,22 @@ struct Rcpt {
     report_denied: bool,
 }
 
+/// What a notification says about a message besides its addressing, kept in memory so that
+/// notifying does not read the message back from the store.
+#[derive(Clone, Debug, Default)]
+struct Summary {
+    subject: Option<EncodedString<'static>>,
+    class: Option<Value<'static>>,
+}
+
+/// A checked m-send-req, ready to store.
+#[derive(Debug)]
+struct Plan {
+    tid: Vec<u8>,
+    rec: MessageRecord,
+    summary: Summary,
+}
+
 #[derive(Clone, Debug)]
 struct Msg {
     rec: MessageRecord,
@@ -85,6 +101,8 @@ struct Msg {
     /// Offset of the PDU in the record payload.
     pdu_at: usize,
     rcpts: Vec<Rcpt>,
+    /// Filled at submit; after a restart, read from the store when first needed.
+    summary: Option<Box<Summary>>,
 }
 
 impl Msg {
@@ -106,6 +124,7 @@ impl Msg {
             loc,
             pdu_at,
             rcpts,
+            summary: None,
         }
     }
 
@@ -580,7 +599,7 @@ impl Service {
                     let plan = self.plan_submit(&msisdn, version, &pdu, pdu_bytes, now);
                     drop(pdu);
                     return match plan {
-                        Ok((tid, rec)) => self.submit(conn, version, tid, rec, buf, body),
+                        Ok(plan) => self.submit(conn, version, plan, buf, body),
                         Err((tid, status)) => {
                             self.stats.refused += 1;
                             let conf =
@@ -650,7 +669,7 @@ impl Service {
         pdu: &Pdu<'_>,
         pdu_bytes: &[u8],
         now: u64,
-    ) -> Result<(Vec<u8>, MessageRecord), (Vec<u8>, ResponseStatus)> {
+    ) -> Result<Plan, (Vec<u8>, ResponseStatus)> {
         let tid = pdu.transaction_id().unwrap_or_default().to_vec();
         let recipients = self.recipients_of(pdu);
         if recipients.is_empty() {
@@ -682,7 +701,14 @@ impl Service {
             recipients,
             body_offset,
         };
-        Ok((tid, rec))
+        let summary = Summary {
+            subject: pdu.subject().map(clean_subject),
+            class: pdu
+                .get(field::MESSAGE_CLASS)
+                .cloned()
+                .map(Value::into_owned),
+        };
+        Ok(Plan { tid, rec, summary })
     }
 
     /// Store a checked m-send-req: its metadata, then the PDU straight from the request buffer.
@@ -690,18 +716,22 @@ impl Service {
         &mut self,
         conn: ConnId,
         version: Version,
-        tid: Vec<u8>,
-        mut rec: MessageRecord,
+        plan: Plan,
         buf: Vec<u8>,
         body: std::ops::Range<usize>,
     ) {
+        let Plan {
+            tid,
+            mut rec,
+            summary,
+        } = plan;
         rec.id = self.new_id(rec.received_at);
         let meta = rec.encode_meta();
         let pdu_at = meta.len();
         let mut payload = Payload::new();
         payload.push(meta);
         payload.push_range(buf, body);
-        let msg = Msg::new(
+        let mut msg = Msg::new(
             rec,
             Location {
                 segment: 0,
@@ -710,6 +740,7 @@ impl Service {
             },
             pdu_at,
         );
+        msg.summary = Some(Box::new(summary));
         self.append(
             records::MESSAGE,
             payload,
@@ -1282,9 +1313,24 @@ impl Service {
 
     fn notification_pdu(&self, id: &str, idx: u16) -> Option<Vec<u8>> {
         let m = self.msgs.get(id)?;
-        let payload = self.store.read(m.loc)?;
-        let pdu_bytes = payload.get(m.pdu_at..)?;
-        let stored = Pdu::decode(pdu_bytes, &self.settings.limits).ok()?;
+        // After a restart the summary is read back from the store, once per notification.
+        let read_back;
+        let summary = match &m.summary {
+            Some(s) => &**s,
+            None => {
+                let payload = self.store.read(m.loc)?;
+                let pdu_bytes = payload.get(m.pdu_at..)?;
+                let stored = Pdu::decode(pdu_bytes, &self.settings.limits).ok()?;
+                read_back = Summary {
+                    subject: stored.subject().map(clean_subject),
+                    class: stored
+                        .get(field::MESSAGE_CLASS)
+                        .cloned()
+                        .map(Value::into_owned),
+                };
+                &read_back
+            }
+        };
         let from = plmn(&m.rec.sender);
         let token = format!("{id}-{idx}");
         let location = self.content_location(id, idx);
@@ -1292,14 +1338,29 @@ impl Service {
             tid: token.as_bytes(),
             version: Version::V1_2,
             from: (!m.rec.hide_sender).then_some(from.as_str()),
-            subject: stored.subject().map(clean_subject),
-            class: stored.get(field::MESSAGE_CLASS).cloned(),
+            subject: summary.subject.clone(),
+            class: summary.class.clone(),
             size: m.pdu_len(),
             expiry: m.rec.expiry_at,
             content_location: location.as_bytes(),
             delivery_report: Some(m.rec.delivery_report),
         };
         build::notification_ind(&n).encode().ok()
+    }
+
+    /// Drop the summary of a message once no notification of it is left to send.
+    fn forget_summary_if_done(&mut self, id: &str) {
+        let Some(m) = self.msgs.get(id) else { return };
+        let n = m.rcpts.len();
+        let pending = (0..n).any(|i| {
+            self.jobs.contains_key(&PushKey::Notify {
+                id: id.to_string(),
+                recipient: i as u16,
+            })
+        });
+        if !pending && let Some(m) = self.msgs.get_mut(id) {
+            m.summary = None;
+        }
     }
 
     /// Hand due pushes to the workers, and expire what is due.
@@ -1522,6 +1583,7 @@ impl Service {
                 self.jobs.remove(&r.key);
                 match r.key {
                     PushKey::Notify { id, recipient } => {
+                        self.forget_summary_if_done(&id);
                         let still_pending = self
                             .msgs
                             .get(&id)
