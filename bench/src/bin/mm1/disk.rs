@@ -1,0 +1,116 @@
+//! The disk's own rate for the durable path, measured in the same run: records of the
+//! message's size written one after the other with `pwrite` into a preallocated file (as the
+//! store does: `fallocate`d segments), one `fdatasync` per batch of N records.
+
+use std::fs::{File, OpenOptions};
+use std::os::unix::fs::FileExt;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Size of one preallocated file, as the store's default segment.
+const FILE_BYTES: u64 = 64 << 20;
+
+/// The figures of one batch size.
+#[derive(Clone, Debug)]
+pub struct DiskResult {
+    /// Records per fdatasync.
+    pub batch: usize,
+    /// Records per second.
+    pub rate: f64,
+    /// MB/s (10^6 octets).
+    pub mb_per_s: f64,
+    /// Median duration of one fdatasync, ms.
+    pub sync_p50_ms: f64,
+}
+
+struct Segment {
+    file: File,
+    at: u64,
+}
+
+impl Segment {
+    /// A new preallocated file: `fallocate -l` (util-linux) gives the same unwritten extents
+    /// as the store's fallocate(2); without it, a sparse file.
+    fn create(path: &Path) -> Result<Segment, String> {
+        let _ = std::fs::remove_file(path);
+        let file = OpenOptions::new()
+            .create(true)
+            .truncate(true)
+            .read(true)
+            .write(true)
+            .open(path)
+            .map_err(|e| format!("cannot create {}: {e}", path.display()))?;
+        let fallocated = Command::new("fallocate")
+            .arg("-l")
+            .arg(FILE_BYTES.to_string())
+            .arg(path)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        if !fallocated {
+            file.set_len(FILE_BYTES).map_err(|e| e.to_string())?;
+        }
+        file.sync_all().map_err(|e| e.to_string())?;
+        Ok(Segment { file, at: 0 })
+    }
+}
+
+/// Write `record_bytes`-octet records with one fdatasync per `batch`, for about `duration`
+/// (at least one batch), into files in `dir`. Like the store's segments, the files are kept
+/// until the end (their pages stay in the page cache: new pages are taken for every record,
+/// as the store takes them; reusing the pages of a deleted file would be cheaper than what
+/// the store does); they are removed afterwards.
+pub fn measure(
+    dir: &Path,
+    record_bytes: usize,
+    batch: usize,
+    duration: Duration,
+) -> Result<DiskResult, String> {
+    let batch = batch.max(1);
+    let name = |i: usize| dir.join(format!("disk-reference.{batch}.{i}.seg"));
+    let mut files = 1;
+    let result = (|| {
+        let mut seg = Segment::create(&name(0))?;
+        // Data that does not compress or dedupe to nothing, like a JPEG.
+        let mut record = vec![0u8; record_bytes];
+        crate::fixtures::XorShift64::new(0xD15C).fill(&mut record);
+        let mut sync_ns: Vec<u64> = Vec::new();
+        let mut records = 0u64;
+        let start = Instant::now();
+        while records == 0 || start.elapsed() < duration {
+            for _ in 0..batch {
+                if seg.at + record_bytes as u64 > FILE_BYTES {
+                    // The store rolls to a new segment; so does this.
+                    seg.file.sync_data().map_err(|e| e.to_string())?;
+                    seg = Segment::create(&name(files))?;
+                    files += 1;
+                }
+                seg.file
+                    .write_all_at(&record, seg.at)
+                    .map_err(|e| format!("write: {e}"))?;
+                seg.at += record_bytes as u64;
+            }
+            let t = Instant::now();
+            seg.file
+                .sync_data()
+                .map_err(|e| format!("fdatasync: {e}"))?;
+            sync_ns.push(t.elapsed().as_nanos() as u64);
+            records += batch as u64;
+        }
+        let secs = start.elapsed().as_secs_f64();
+        sync_ns.sort_unstable();
+        let p50 = sync_ns.get(sync_ns.len() / 2).copied().unwrap_or(0);
+        Ok(DiskResult {
+            batch,
+            rate: records as f64 / secs,
+            mb_per_s: records as f64 * record_bytes as f64 / secs / 1e6,
+            sync_p50_ms: p50 as f64 / 1e6,
+        })
+    })();
+    for i in 0..files {
+        let _ = std::fs::remove_file(name(i));
+    }
+    result
+}
