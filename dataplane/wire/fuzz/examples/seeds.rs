@@ -252,6 +252,26 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             n += 2;
         }
     }
+    // HTTP streams for the http target: one config octet (piece size), then the stream.
+    let http: [(&str, &[u8]); 4] = [
+        ("get", b"\x03GET /mms?id=1 HTTP/1.1\r\nHost: mmsc\r\n\r\n"),
+        (
+            "post-pipelined",
+            b"\x11POST /mms HTTP/1.1\r\nContent-Length: 5\r\nX-MSISDN: +358401\r\n\r\nhelloGET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n",
+        ),
+        (
+            "chunked",
+            b"\x07POST /mms HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5;ext=1\r\nhello\r\n3\r\nabc\r\n0\r\nX-T: 1\r\n\r\n",
+        ),
+        (
+            "expect-continue",
+            b"\x00PUT /x HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 3\r\n\r\nabc",
+        ),
+    ];
+    for (name, bytes) in http {
+        write(&corpus.join("http"), name, bytes)?;
+        n += 1;
+    }
     for path in std::env::args().skip(1) {
         let bytes = std::fs::read(&path)?;
         let Ok(pdu) = Pdu::decode(&bytes, &mmsc_wire::Limits::default()) else {

@@ -7,6 +7,7 @@
 
 use std::fmt::Write as _;
 
+use mmsc_wire::http::{Event, HttpError, HttpLimits, ServerConn};
 use mmsc_wire::mms::field;
 use mmsc_wire::push::{
     ConcatRef, MAX_USER_DATA, PushPdu, Reassembler, WAP_PUSH_PORT, WSP_CONNECTIONLESS_PORT,
@@ -480,4 +481,138 @@ pub fn check_push(data: &[u8]) {
     let max_pending = usize::from(cfg[0] & 7);
     let max_bytes = usize::from(cfg[0] >> 3) * 48;
     check_reassembly(max_pending, max_bytes, &recs);
+}
+
+/// What a connection made of a byte stream: the requests (method, target, headers, body,
+/// HTTP/1.1, keep-alive) and the error that closed it, if any.
+#[derive(Debug, PartialEq, Eq)]
+pub struct HttpOutcome {
+    /// Requests in order.
+    pub requests: Vec<HttpSeen>,
+    /// The error the connection ended with.
+    pub error: Option<HttpError>,
+}
+
+/// One request as the application sees it.
+#[derive(Debug, PartialEq, Eq)]
+pub struct HttpSeen {
+    /// Method.
+    pub method: String,
+    /// Request target.
+    pub target: String,
+    /// Header fields, in order.
+    pub headers: Vec<(Vec<u8>, Vec<u8>)>,
+    /// Body.
+    pub body: Vec<u8>,
+    /// HTTP/1.1 (else 1.0).
+    pub http11: bool,
+    /// Keep-alive.
+    pub keep_alive: bool,
+}
+
+/// Small HTTP limits (reparsing a partial head on every poll is quadratic) and timeouts that
+/// never fire, so that the outcome depends on the octets only.
+pub fn small_http_limits() -> HttpLimits {
+    HttpLimits {
+        max_head_bytes: 512,
+        max_headers: 8,
+        max_body_bytes: 2048,
+        idle_timeout_ms: 1 << 40,
+        request_timeout_ms: 1 << 40,
+    }
+}
+
+/// Feed `stream` to a new `http::ServerConn` `step` octets at a time (through
+/// `spare`/`filled` when `zero_copy`, else `recv`), answering every request at once.
+pub fn run_http(stream: &[u8], limits: &HttpLimits, step: usize, zero_copy: bool) -> HttpOutcome {
+    let mut conn = ServerConn::new(limits.clone(), 0);
+    let mut out = HttpOutcome {
+        requests: Vec::new(),
+        error: None,
+    };
+    for (t, chunk) in (1u64..).zip(stream.chunks(step.max(1))) {
+        if zero_copy {
+            let n = chunk.len();
+            match conn.spare(n).get_mut(..n) {
+                Some(dst) => dst.copy_from_slice(chunk),
+                None => panic!("spare({n}) returned less than {n} octets"),
+            }
+            conn.filled(n, t);
+        } else {
+            conn.recv(chunk, t);
+        }
+        loop {
+            match conn.poll() {
+                Ok(Some(Event::Request(req))) => {
+                    assert_eq!(
+                        req.body_range().end,
+                        req.buf.len(),
+                        "request buffer not cut"
+                    );
+                    assert!(req.body_range().start <= req.body_range().end);
+                    if let Some(l) = req.header_str("content-length")
+                        && req.header("transfer-encoding").is_none()
+                    {
+                        assert_eq!(l.parse::<usize>().ok(), Some(req.body().len()));
+                    }
+                    let _ = (req.path(), req.query(), req.header_str("host"));
+                    assert!(
+                        conn.is_busy(),
+                        "a request is in flight but the connection is idle"
+                    );
+                    assert!(
+                        matches!(conn.poll(), Ok(None)),
+                        "polled past a busy request"
+                    );
+                    out.requests.push(HttpSeen {
+                        method: req.method().to_owned(),
+                        target: req.target().to_owned(),
+                        headers: req
+                            .headers()
+                            .map(|(n, v)| (n.to_vec(), v.to_vec()))
+                            .collect(),
+                        body: req.body().to_vec(),
+                        http11: req.http11,
+                        keep_alive: req.keep_alive,
+                    });
+                    conn.response_done(t);
+                }
+                Ok(Some(Event::Continue)) => {}
+                Ok(None) => break,
+                Err(e) => {
+                    let _ = (e.status(), e.to_string());
+                    assert!(
+                        matches!(conn.poll(), Ok(None)),
+                        "polled a closed connection"
+                    );
+                    out.error = Some(e);
+                    return out;
+                }
+            }
+        }
+    }
+    let _ = (
+        conn.deadline(),
+        conn.check_timeout(1 << 41),
+        conn.buffered(),
+    );
+    out
+}
+
+/// The http target: the stream after one config octet, fed whole and in pieces of 1..=16
+/// octets; what the application sees must not depend on how TCP cut the stream.
+pub fn check_http(data: &[u8]) {
+    let Some((&cfg, stream)) = data.split_first() else {
+        return;
+    };
+    let limits = small_http_limits();
+    let whole = run_http(stream, &limits, stream.len(), false);
+    let step = usize::from(cfg & 15) + 1;
+    let pieces = run_http(stream, &limits, step, cfg & 16 != 0);
+    assert_eq!(
+        whole,
+        pieces,
+        "the outcome depends on segmentation ({step}-octet pieces)\ninput: {}",
+        hex(data)
+    );
 }
