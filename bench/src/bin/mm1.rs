@@ -541,11 +541,15 @@ fn run(opts: &Options, rep: &mut Report) -> Result<(), String> {
     };
 
     // --- memory, stop, checks -----------------------------------------------------------
-    let (notes, bad) = mmsc.settle_notifications(Duration::from_secs(15));
+    let (notes_running, _) = mmsc.settle_notifications(Duration::from_secs(15));
     let mem_end = memory(pid).unwrap_or_default();
     let store_kib = mmsc.store_kib();
+    let log = mmsc.log.clone();
     nginx.stop();
     let stop = mmsc.stop()?;
+    // Counted again once mmsc has exited: the log is final (a push still queued when it
+    // stopped would be sent after a restart, but is missing here).
+    let (notes, bad) = servers::count_notifications(&log);
     rep.line(String::new());
     print_memory(rep, mem_start, mem_after_wrk, mem_end, stop, store_kib);
 
@@ -586,7 +590,8 @@ fn run(opts: &Options, rep: &mut Report) -> Result<(), String> {
     rep.check(
         notes == stop.accepted,
         format!(
-            "mmsc accepted {} messages but logged {notes} notifications",
+            "mmsc accepted {} messages but logged {notes} notifications ({notes_running} \
+             before it stopped)",
             stop.accepted
         ),
     );
@@ -782,13 +787,26 @@ fn long_run(opts: &Options, paths: &Paths, dir: &Path, rep: &mut Report) -> Resu
     // Messages live for EXPIRY s and are swept within seconds after; by twice that the live
     // set has reached its steady size.
     let warm = (2 * EXPIRY) as f64;
+    let half = opts.long_secs as f64 / 2.0;
+    let after: Vec<u64> = series
+        .iter()
+        .filter(|p| p.0 >= warm)
+        .map(|p| p.1.anon_kib)
+        .collect();
+    let range = |v: Option<&u64>| v.map_or("-".to_string(), |k| mib(*k));
+    let (lo, hi) = (range(after.iter().min()), range(after.iter().max()));
     rep.line(format!(
         "RSS slope (MiB/min): {:.2} over the whole run, {:.2} after {warm:.0} s (anon {:.2}, \
-         file {:.2}); peak (VmHWM) {}",
+         file {:.2}), {:.2} over the second half (anon {:.2}); anon after {warm:.0} s between \
+         {} and {}; peak (VmHWM) {}",
         slope(&pts(0.0, |m| m.rss_kib)),
         slope(&pts(warm, |m| m.rss_kib)),
         slope(&pts(warm, |m| m.anon_kib)),
         slope(&pts(warm, |m| m.file_kib)),
+        slope(&pts(half, |m| m.rss_kib)),
+        slope(&pts(half, |m| m.anon_kib)),
+        lo,
+        hi,
         mib(hwm)
     ));
     rep.line(format!(

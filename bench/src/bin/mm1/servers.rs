@@ -109,17 +109,7 @@ impl Mmsc {
 
     /// Notifications (m-notification-ind) in the log, and log lines that did not parse.
     pub fn notifications(&self) -> (u64, u64) {
-        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
-        let mut n = 0;
-        let mut bad = 0;
-        for line in text.lines().filter(|l| !l.trim().is_empty()) {
-            match parse_log_line(line) {
-                Ok(Some(_)) => n += 1,
-                Ok(None) => {}
-                Err(_) => bad += 1,
-            }
-        }
-        (n, bad)
+        count_notifications(&self.log)
     }
 
     /// Lines in the notification log (one per push).
@@ -129,7 +119,7 @@ impl Mmsc {
             .unwrap_or(0)
     }
 
-    /// Wait (up to `limit`) until the notification log stops growing for 300 ms (the pushes
+    /// Wait (up to `limit`) until the notification log stops growing for 500 ms (the pushes
     /// of the last accepted messages are written after their m-send-conf); then count the
     /// notifications in it.
     pub fn settle_notifications(&self, limit: Duration) -> (u64, u64) {
@@ -142,7 +132,7 @@ impl Mmsc {
             if now != last {
                 last = now;
                 since = Instant::now();
-            } else if since.elapsed() >= Duration::from_millis(300) {
+            } else if since.elapsed() >= Duration::from_millis(500) {
                 break;
             }
         }
@@ -175,6 +165,21 @@ impl Mmsc {
         }
         parse_stop_line(&text).ok_or_else(|| format!("no stop line in mmsc's stderr:\n{text}"))
     }
+}
+
+/// Notifications (m-notification-ind) in the log file `log`, and lines that did not parse.
+pub fn count_notifications(log: &Path) -> (u64, u64) {
+    let text = std::fs::read_to_string(log).unwrap_or_default();
+    let mut n = 0;
+    let mut bad = 0;
+    for line in text.lines().filter(|l| !l.trim().is_empty()) {
+        match parse_log_line(line) {
+            Ok(Some(_)) => n += 1,
+            Ok(None) => {}
+            Err(_) => bad += 1,
+        }
+    }
+    (n, bad)
 }
 
 /// "mmsc: stopped (3 accepted, 0 refused, 1 retrieved, 4 pushed, 3 stored)".
