@@ -231,7 +231,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     for (name, pdu) in pdus() {
         let wire = pdu.encode()?;
         write(&corpus.join("pdu_decode"), name, &wire)?;
-        n += 1;
+        write(&corpus.join("pdu_json"), name, &wire)?;
+        let json = mmsc_wire::json::to_json(&pdu).to_string();
+        write(
+            &corpus.join("pdu_json"),
+            &format!("{name}.json"),
+            json.as_bytes(),
+        )?;
+        n += 3;
         if let Some(Body::Multipart(p)) = &pdu.body {
             let mut body = Vec::new();
             encode_multipart(&mut body, p)?;

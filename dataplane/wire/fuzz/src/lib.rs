@@ -616,3 +616,64 @@ pub fn check_http(data: &[u8]) {
         hex(data)
     );
 }
+
+/// The pdu_json target. Input that parses as JSON goes to `json::from_json` (the form
+/// `mmsc pdu encode` reads); anything else to `Pdu::decode`. Either way, once there is a PDU the
+/// canonical encoding can carry: its JSON form survives JSON → PDU → octets → PDU → JSON
+/// unchanged (the module's documented property).
+pub fn check_pdu_json(data: &[u8]) {
+    let limits = small_limits();
+    if let Ok(j) = serde_json::from_slice::<serde_json::Value>(data) {
+        match mmsc_wire::json::from_json(&j) {
+            Ok(p) => check_json_stable(&p, data),
+            Err(e) => {
+                let _ = e.to_string();
+            }
+        }
+        return;
+    }
+    if let Ok(p) = Pdu::decode(data, &limits) {
+        check_json_stable(&p, data);
+    }
+}
+
+fn check_json_stable(p: &Pdu<'_>, data: &[u8]) {
+    // Only PDUs the canonical encoder accepts have a canonical JSON form to compare.
+    if p.encode().is_err() {
+        return;
+    }
+    let j1 = mmsc_wire::json::to_json(p);
+    let p2 = match mmsc_wire::json::from_json(&j1) {
+        Ok(p2) => p2,
+        Err(e) => panic!(
+            "from_json refused to_json's output: {e}\nJSON: {j1}\ninput: {}",
+            hex(data)
+        ),
+    };
+    let bytes = match p2.encode() {
+        Ok(b) => b,
+        Err(e) => panic!(
+            "the PDU from JSON does not encode: {e:?}\nJSON: {j1}\ninput: {}",
+            hex(data)
+        ),
+    };
+    let relaxed = Limits {
+        max_pdu_bytes: usize::MAX,
+        ..small_limits()
+    };
+    let p3 = match Pdu::decode(&bytes, &relaxed) {
+        Ok(p3) => p3,
+        Err(e) => panic!(
+            "the encoding of the PDU from JSON does not decode: {e}\nJSON: {j1}\nencoded: {}\ninput: {}",
+            hex(&bytes),
+            hex(data)
+        ),
+    };
+    let j2 = mmsc_wire::json::to_json(&p3);
+    assert_eq!(
+        j1,
+        j2,
+        "JSON → PDU → octets → PDU → JSON changed it\ninput: {}",
+        hex(data)
+    );
+}
