@@ -1,13 +1,14 @@
 //! Mode `log`: one JSON line per push, appended to a file, instead of a gateway.
 //!
 //! ```text
-//! {"at":1795515300,"to":"+358401234567","pdu_base64":"jIKY...","summary":{"X-Mms-Message-Type":
-//!  "m-notification-ind","X-Mms-Transaction-ID":"T1","X-Mms-MMS-Version":"1.2",...}}
+//! {"at":1795515300,"to":"+358401234567","pdu_base64":"jIKY..."}
 //! ```
 //!
-//! `summary` is the PDU's JSON form ([`mmsc_wire::json::to_json`]) without its body
-//! (`parts` / `data`); a PDU that does not decode is logged with `{"error": ..}` as its
-//! summary. The file is opened with `O_APPEND`; each line goes out in one `write` under a lock,
+//! Writing a line costs a base64 encoding and one `write`: nothing is decoded on the push
+//! path. [`read_log`] adds each entry's `summary`, the PDU's JSON form
+//! ([`mmsc_wire::json::to_json`]) without its body (`parts` / `data`), or `{"error": ..}` for a
+//! PDU that does not decode; `mmsc notifications --json` prints entries with it. (Lines
+//! written with a `summary` of their own are read as they are.) The file is opened with `O_APPEND`; each line goes out in one `write` under a lock,
 //! so lines from concurrent pushes (and processes) do not interleave. There is no fsync: after
 //! a crash the last line may be torn, and [`read_log`] skips a torn last line.
 
@@ -48,14 +49,15 @@ impl LogSender {
 
     /// Append one entry pushed at `at` (seconds since the epoch).
     pub fn append(&self, at: u64, msisdn: &str, pdu: &[u8]) -> io::Result<()> {
-        let entry = LoggedPush {
-            at,
-            to: msisdn.to_owned(),
-            summary: summary(pdu),
-            pdu: pdu.to_vec(),
-        };
-        let mut line = entry.to_json_line();
-        line.push('\n');
+        let to = Json::from(msisdn).to_string();
+        let mut line = String::with_capacity(64 + pdu.len() * 4 / 3);
+        line.push_str("{\"at\":");
+        line.push_str(&at.to_string());
+        line.push_str(",\"to\":");
+        line.push_str(&to);
+        line.push_str(",\"pdu_base64\":\"");
+        B64.encode_string(pdu, &mut line);
+        line.push_str("\"}\n");
         // A poisoned lock only means another push panicked mid-write; the file is still usable.
         let mut f = self.file.lock().unwrap_or_else(|p| p.into_inner());
         f.write_all(line.as_bytes())?;
@@ -163,7 +165,10 @@ impl LoggedPush {
             .and_then(Json::as_str)
             .ok_or("\"pdu_base64\" is not a string")
             .and_then(|s| B64.decode(s).map_err(|_| "\"pdu_base64\" is not base64"))?;
-        let summary = o.get("summary").cloned().unwrap_or(Json::Null);
+        let summary = match o.get("summary") {
+            Some(s) => s.clone(),
+            None => summary(&pdu),
+        };
         Ok(LoggedPush {
             at,
             to,

@@ -429,6 +429,15 @@ fn scan(id: u32, map: &[u8], out: &mut Vec<RecoveredRecord>, last_lsn: &mut u64)
     }
 }
 
+/// A record placed in the active segment, waiting for its run to be written.
+struct Planned {
+    token: u64,
+    header: [u8; HEADER_BYTES],
+    pad: usize,
+    payload: Payload,
+    loc: Location,
+}
+
 struct Writer {
     cfg: StoreConfig,
     shared: Arc<Shared>,
@@ -715,6 +724,48 @@ impl Writer {
         Ok(())
     }
 
+    /// Write a run of records that lie one after the other from `start` in the active
+    /// segment: one `pwritev` per up to IOV_MAX slices (headers, payload parts, padding).
+    fn write_run(&self, start: u64, run: &[Planned]) -> std::io::Result<()> {
+        const ZEROS: [u8; ALIGN as usize] = [0; ALIGN as usize];
+        const IOV_MAX: usize = 1024;
+        let mut slices: Vec<std::io::IoSlice<'_>> = Vec::with_capacity(run.len() * 4);
+        for p in run {
+            slices.push(std::io::IoSlice::new(&p.header));
+            for s in p.payload.slices() {
+                if !s.is_empty() {
+                    slices.push(std::io::IoSlice::new(s));
+                }
+            }
+            if p.pad > 0 {
+                slices.push(std::io::IoSlice::new(ZEROS.get(..p.pad).unwrap_or(&[])));
+            }
+        }
+        let mut at = start;
+        let mut rest: &mut [std::io::IoSlice<'_>] = &mut slices;
+        while !rest.is_empty() {
+            let n = rest.len().min(IOV_MAX);
+            let written =
+                match rustix::io::pwritev(&self.active_file, rest.get(..n).unwrap_or(&[]), at) {
+                    Ok(0) => return Err(std::io::ErrorKind::WriteZero.into()),
+                    Ok(w) => w,
+                    Err(rustix::io::Errno::INTR) => continue,
+                    Err(e) => return Err(e.into()),
+                };
+            at += written as u64;
+            std::io::IoSlice::advance_slices(&mut rest, written);
+        }
+        Ok(())
+    }
+
+    fn set_used(&self, segment: u32, used: u64) {
+        if let Ok(mut maps) = self.shared.maps.write()
+            && let Some(entry) = maps.get_mut(&segment)
+        {
+            entry.1 = used;
+        }
+    }
+
     fn commit(&mut self, batch: &mut Vec<(u8, Payload, u64)>) {
         if self.shared.failed.load(Ordering::Acquire) {
             return self.fail_all(batch, || StoreError::Failed);
@@ -723,6 +774,9 @@ impl Writer {
         // Files written in this batch that need a sync (a roll leaves the old one behind).
         let mut to_sync: Vec<File> = Vec::new();
         let mut failed = false;
+        // Records planned in the active segment, written as one run.
+        let mut run: Vec<Planned> = Vec::with_capacity(batch.len());
+        let mut run_start = self.write_at;
         for (kind, payload, token) in batch.drain(..) {
             let len = payload.len();
             if len > self.cfg.max_record_bytes || u32::try_from(len).is_err() {
@@ -735,6 +789,20 @@ impl Writer {
             }
             let need = record_footprint(len);
             if self.write_at + need > self.active_size {
+                // Finish the run in this segment, then move on to a new one.
+                if let Err(e) = self.write_run(run_start, &run) {
+                    failed = true;
+                    let kind = e.kind();
+                    for p in run.drain(..) {
+                        done.push((p.token, Err(io("write records")(kind.into()))));
+                    }
+                    done.push((token, Err(StoreError::Failed)));
+                    continue;
+                }
+                for p in run.drain(..) {
+                    done.push((p.token, Ok(p.loc)));
+                }
+                self.set_used(self.active_id, self.write_at);
                 match self.active_file.try_clone() {
                     Ok(f) => to_sync.push(f),
                     Err(e) => {
@@ -746,34 +814,40 @@ impl Writer {
                 if let Err(e) = self.roll(need) {
                     // No room for a new segment: this record fails, the store does not.
                     done.push((token, Err(e)));
+                    run_start = self.write_at;
                     continue;
                 }
+                run_start = self.write_at;
             }
             self.lsn += 1;
             let header = encode_header(kind, &payload, self.lsn);
-            let mut at = self.write_at;
-            let mut result = self.active_file.write_all_at(&header, at);
-            at += HEADER_BYTES as u64;
-            for s in payload.slices() {
-                if result.is_err() {
-                    break;
-                }
-                result = self.active_file.write_all_at(s, at);
-                at += s.len() as u64;
-            }
-            match result {
+            let loc = Location {
+                segment: self.active_id,
+                offset: self.write_at + HEADER_BYTES as u64,
+                len: len as u32,
+            };
+            self.write_at += need;
+            run.push(Planned {
+                token,
+                header,
+                pad: (need - HEADER_BYTES as u64 - len as u64) as usize,
+                payload,
+                loc,
+            });
+        }
+        if !run.is_empty() {
+            match self.write_run(run_start, &run) {
                 Ok(()) => {
-                    let loc = Location {
-                        segment: self.active_id,
-                        offset: self.write_at + HEADER_BYTES as u64,
-                        len: len as u32,
-                    };
-                    self.write_at += need;
-                    done.push((token, Ok(loc)));
+                    for p in run.drain(..) {
+                        done.push((p.token, Ok(p.loc)));
+                    }
                 }
                 Err(e) => {
                     failed = true;
-                    done.push((token, Err(io("write record")(e))));
+                    let kind = e.kind();
+                    for p in run.drain(..) {
+                        done.push((p.token, Err(io("write records")(kind.into()))));
+                    }
                 }
             }
         }
@@ -801,11 +875,7 @@ impl Writer {
         }
         let written = done.iter().filter(|d| d.1.is_ok()).count() as u64;
         self.shared.records.fetch_add(written, Ordering::Relaxed);
-        if let Ok(mut maps) = self.shared.maps.write()
-            && let Some(entry) = maps.get_mut(&self.active_id)
-        {
-            entry.1 = self.write_at;
-        }
+        self.set_used(self.active_id, self.write_at);
         for (token, result) in done {
             let _ = self.completions.send(Completion { token, result });
         }

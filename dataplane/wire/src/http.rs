@@ -412,7 +412,12 @@ impl ServerConn {
         }
         let mut storage = vec![httparse::EMPTY_HEADER; self.limits.max_headers];
         let mut req = httparse::Request::new(&mut storage);
-        let data = self.buf.get(..self.end).unwrap_or(&[]);
+        // At most one octet past the limit is looked at, so that a head over the limit gets
+        // the same answer however the stream was cut.
+        let data = self
+            .buf
+            .get(..self.end.min(self.limits.max_head_bytes + 1))
+            .unwrap_or(&[]);
         let status = req.parse(data);
         let head_len = match status {
             Ok(httparse::Status::Complete(n)) => n,
@@ -426,13 +431,26 @@ impl ServerConn {
             Err(httparse::Error::Version) => {
                 // A well-formed HTTP-version other than 1.x is not implemented; anything else
                 // in its place is a malformed request line.
-                let line = data
-                    .get(..find_crlf(data).unwrap_or(data.len()))
-                    .unwrap_or(&[]);
-                let version = line.rsplit(|&b| b == b' ').next().unwrap_or(&[]);
-                let well_formed = matches!(version,
-                    [b'H', b'T', b'T', b'P', b'/', major, b'.', minor]
-                        if major.is_ascii_digit() && minor.is_ascii_digit());
+                // The version is the third token of the request line.
+                let crlf = find_crlf(data);
+                let mut line = data.get(..crlf.unwrap_or(data.len())).unwrap_or(&[]);
+                if crlf.is_none() {
+                    // A CR whose LF has not arrived yet.
+                    line = line.strip_suffix(b"\r").unwrap_or(line);
+                }
+                let tokens: Vec<&[u8]> = line.split(|&b| b == b' ').collect();
+                let version = tokens.get(2).copied().unwrap_or(&[]);
+                let well_formed = tokens.len() == 3
+                    && matches!(version,
+                        [b'H', b'T', b'T', b'P', b'/', major, b'.', minor]
+                            if major.is_ascii_digit() && minor.is_ascii_digit());
+                // A version token still arriving may yet be well formed: wait for the line.
+                if crlf.is_none() && tokens.len() == 3 && version_prefix(version) {
+                    if self.end > self.limits.max_head_bytes {
+                        return Err(self.fail(HttpError::HeadTooLarge));
+                    }
+                    return Ok(None);
+                }
                 return Err(self.fail(if well_formed {
                     HttpError::NotImplemented("HTTP version")
                 } else {
@@ -548,11 +566,13 @@ impl ServerConn {
                 let rest = self.buf.get(*scan..end).unwrap_or(&[]);
                 match *chunk {
                     Chunk::Size => {
-                        let Some(i) = find_crlf(rest) else {
-                            if rest.len() > 1024 {
-                                self.state = State::Closed;
-                                return Err(HttpError::BadRequest("chunk size line too long"));
-                            }
+                        // The same limit whether or not the line's end has arrived.
+                        let found = find_crlf(rest);
+                        if found.unwrap_or(rest.len()) > MAX_CHUNK_LINE {
+                            self.state = State::Closed;
+                            return Err(HttpError::BadRequest("chunk size line too long"));
+                        }
+                        let Some(i) = found else {
                             return Ok(None);
                         };
                         let line = rest.get(..i).unwrap_or(&[]);
@@ -607,11 +627,12 @@ impl ServerConn {
                         }
                     },
                     Chunk::Trailer => {
-                        let Some(i) = find_crlf(rest) else {
-                            if rest.len() > max_head {
-                                self.state = State::Closed;
-                                return Err(HttpError::HeadTooLarge);
-                            }
+                        let found = find_crlf(rest);
+                        if found.unwrap_or(rest.len()) > max_head {
+                            self.state = State::Closed;
+                            return Err(HttpError::HeadTooLarge);
+                        }
+                        let Some(i) = found else {
                             return Ok(None);
                         };
                         *scan += i + 2;
@@ -641,6 +662,22 @@ impl ServerConn {
             keep_alive: head.keep_alive,
         }))
     }
+}
+
+/// Longest chunk-size line (size and extensions).
+const MAX_CHUNK_LINE: usize = 1024;
+
+/// True if `v` is a prefix of a well-formed `HTTP/d.d`.
+fn version_prefix(v: &[u8]) -> bool {
+    const SHAPE: &[u8] = b"HTTP/0.0";
+    v.len() <= SHAPE.len()
+        && v.iter().zip(SHAPE).all(|(&c, &s)| {
+            if s == b'0' {
+                c.is_ascii_digit()
+            } else {
+                c == s
+            }
+        })
 }
 
 fn find_crlf(b: &[u8]) -> Option<usize> {
@@ -828,6 +865,77 @@ mod tests {
             0,
         );
         assert_eq!(c.poll().unwrap_err().status(), 413);
+    }
+
+    /// What a connection makes of a stream: the requests (method, target, body) and the
+    /// status it fails with, if it does.
+    fn outcome(stream: &[u8], piece: usize) -> (Vec<(String, String, Vec<u8>)>, Option<u16>) {
+        let limits = HttpLimits {
+            max_head_bytes: 512,
+            max_body_bytes: 2048,
+            ..HttpLimits::default()
+        };
+        let mut c = ServerConn::new(limits, 0);
+        let mut seen = Vec::new();
+        for chunk in stream.chunks(piece.max(1)) {
+            c.recv(chunk, 0);
+            loop {
+                match c.poll() {
+                    Ok(Some(Event::Request(r))) => {
+                        seen.push((
+                            r.method().to_string(),
+                            r.target().to_string(),
+                            r.body().to_vec(),
+                        ));
+                        c.response_done(0);
+                    }
+                    Ok(Some(Event::Continue)) => {}
+                    Ok(None) => break,
+                    Err(e) => return (seen, Some(e.status())),
+                }
+            }
+        }
+        (seen, None)
+    }
+
+    #[test]
+    fn the_answer_does_not_depend_on_how_the_stream_was_cut() {
+        let long = |n: usize| "a".repeat(n);
+        let cases: Vec<Vec<u8>> = vec![
+            b"ms T / HTTP/1.0".to_vec(),
+            b"GET / HTTP/2.0\r\n\r\n".to_vec(),
+            b"GET / HTTP/2".to_vec(),
+            format!("GET / HTTP/1.1\r\nX: {}\x01\r\n\r\n", long(600)).into_bytes(),
+            format!(
+                "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nX: {}\r\n\r\n",
+                long(600)
+            )
+            .into_bytes(),
+            format!(
+                "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5;{}\r\nhello\r\n0\r\n\r\n",
+                "e".repeat(1100)
+            )
+            .into_bytes(),
+            b"POST / HTTP/1.1\r\nContent-Length: 3\r\n\r\nabcGET /x HTTP/1.1\r\n\r\n".to_vec(),
+        ];
+        for stream in &cases {
+            let whole = outcome(stream, stream.len());
+            for piece in 1..=16 {
+                assert_eq!(
+                    outcome(stream, piece),
+                    whole,
+                    "{:?} in pieces of {piece}",
+                    String::from_utf8_lossy(&stream[..stream.len().min(40)])
+                );
+            }
+        }
+        assert_eq!(outcome(&cases[0], 100).1, Some(400));
+        assert_eq!(outcome(&cases[1], 100).1, Some(501));
+        assert_eq!(outcome(&cases[2], 100), (vec![], None));
+        assert_eq!(outcome(&cases[3], 1000).1, Some(431));
+        assert_eq!(outcome(&cases[4], 1000).1, Some(431));
+        assert_eq!(outcome(&cases[5], 2000).1, Some(400));
+        assert_eq!(outcome(&cases[6], 100).0.len(), 2);
     }
 
     #[test]

@@ -418,23 +418,29 @@ fn value_from(path: &str, code: u8, j: &Json) -> Result<Value<'static>, JsonErro
             }
             _ => Value::Encoded(encoded_from(path, j)?),
         },
+        // A Token-text in place of the octet (e.g. a new message class) is text: a string
+        // that is no known name, or {"base64": ..}.
         Grammar::Octet => match j {
             Json::String(s) if octet_by_name(code, s).is_none() => {
-                // A Token-text in place of the octet (e.g. a new message class).
                 Value::Text(Cow::Owned(s.as_bytes().to_vec()))
             }
+            Json::Object(_) => Value::Text(Cow::Owned(text_from(path, j)?)),
             _ => Value::Octet(octet_from(path, code, j)?),
         },
         Grammar::FieldCode => match j {
             Json::String(s) => match field_by_name(s) {
                 Some(f) => Value::Octet(f.code),
-                None => return err(path, format!("unknown header field {s:?}")),
+                None => Value::Text(Cow::Owned(s.as_bytes().to_vec())),
             },
+            Json::Object(_) => Value::Text(Cow::Owned(text_from(path, j)?)),
             _ => Value::Octet(octet_from(path, code, j)?),
         },
         Grammar::Version => match j.as_str().and_then(Version::parse) {
             Some(v) => Value::Octet(0x80 | v.0),
-            None => return err(path, "version must be \"major.minor\" or \"major\""),
+            None => match j {
+                Json::String(_) | Json::Object(_) => Value::Text(Cow::Owned(text_from(path, j)?)),
+                _ => return err(path, "version must be \"major.minor\" or \"major\""),
+            },
         },
         Grammar::LongInteger if code == field::DATE => Value::Integer(date_from(path, j)?),
         Grammar::LongInteger | Grammar::IntegerValue => Value::Integer(u64_from(path, j)?),
@@ -716,6 +722,72 @@ pub fn parse_content_type(path: &str, s: &str) -> Result<ContentType<'static>, J
     })
 }
 
+/// The JSON form of a Content-Type: MIME text when that text reads back to the same text,
+/// else `{"raw": "<hex of its WSP encoding>"}` (non-UTF-8 octets, names that are not tokens,
+/// text with control characters).
+fn content_type_json(ct: &ContentType<'_>) -> Json {
+    let text = ct.to_string();
+    let stable = parse_content_type("", &text).is_ok_and(|p| p.to_string() == text);
+    if stable {
+        return Json::from(text);
+    }
+    let mut raw = Vec::new();
+    match ct.encode(&mut raw) {
+        Ok(()) => serde_json::json!({ "raw": hex(&raw) }),
+        Err(_) => Json::from(text),
+    }
+}
+
+fn content_type_from(path: &str, j: &Json) -> Result<ContentType<'static>, JsonError> {
+    match j {
+        Json::String(s) => parse_content_type(path, s),
+        Json::Object(o) if o.contains_key("raw") => {
+            only_keys(path, o, &["raw"])?;
+            let raw = unhex(&format!("{path}.raw"), o["raw"].as_str().unwrap_or(""))?;
+            let mut r = crate::reader::Reader::new(&raw);
+            let ct = ContentType::decode(&mut r, &crate::Limits::default())
+                .or_else(|e| err(path, format!("raw Content-Type: {e}")))?;
+            if !r.is_empty() {
+                return err(path, "raw Content-Type has trailing octets");
+            }
+            Ok(ct.into_owned())
+        }
+        _ => err(path, "expected MIME text or {\"raw\": \"<hex>\"}"),
+    }
+}
+
+/// The JSON form of a Content-Disposition, as for a Content-Type.
+fn disposition_json(d: &ContentDisposition<'_>) -> Json {
+    let text = d.to_string();
+    let stable = parse_disposition("", &text).is_ok_and(|p| p.to_string() == text);
+    if stable {
+        return Json::from(text);
+    }
+    let mut raw = Vec::new();
+    match d.encode(&mut raw) {
+        Ok(()) => serde_json::json!({ "raw": hex(&raw) }),
+        Err(_) => Json::from(text),
+    }
+}
+
+fn disposition_from(path: &str, j: &Json) -> Result<ContentDisposition<'static>, JsonError> {
+    match j {
+        Json::String(s) => parse_disposition(path, s),
+        Json::Object(o) if o.contains_key("raw") => {
+            only_keys(path, o, &["raw"])?;
+            let raw = unhex(&format!("{path}.raw"), o["raw"].as_str().unwrap_or(""))?;
+            let mut r = crate::reader::Reader::new(&raw);
+            let d = ContentDisposition::decode(&mut r, &crate::Limits::default())
+                .or_else(|e| err(path, format!("raw Content-Disposition: {e}")))?;
+            if !r.is_empty() {
+                return err(path, "raw Content-Disposition has trailing octets");
+            }
+            Ok(d.into_owned())
+        }
+        _ => err(path, "expected MIME text or {\"raw\": \"<hex>\"}"),
+    }
+}
+
 fn parse_disposition(path: &str, s: &str) -> Result<ContentDisposition<'static>, JsonError> {
     let (kind, params) = split_mime(path, s)?;
     Ok(ContentDisposition {
@@ -746,10 +818,7 @@ fn insert_grouped(m: &mut Map<String, Json>, key: String, v: Json, always_array:
 
 fn part_json(p: &Part<'_>) -> Json {
     let mut m = Map::new();
-    m.insert(
-        "Content-Type".into(),
-        Json::from(p.content_type.to_string()),
-    );
+    m.insert("Content-Type".into(), content_type_json(&p.content_type));
     let mut extra = Vec::new();
     for h in &p.headers {
         match h {
@@ -762,7 +831,7 @@ fn part_json(p: &Part<'_>) -> Json {
             PartHeader::ContentDisposition { value, .. } => insert_grouped(
                 &mut m,
                 "Content-Disposition".into(),
-                Json::from(value.to_string()),
+                disposition_json(value),
                 false,
             ),
             PartHeader::Text { name, value } => extra.push(serde_json::json!({
@@ -882,10 +951,7 @@ fn part_from(path: &str, j: &Json) -> Result<Part<'static>, JsonError> {
         ],
     )?;
     let ctp = format!("{path}.Content-Type");
-    let ct = match get(path, o, "Content-Type")?.as_str() {
-        Some(s) => parse_content_type(&ctp, s)?,
-        None => return err(&ctp, "expected MIME text"),
-    };
+    let ct = content_type_from(&ctp, get(path, o, "Content-Type")?)?;
     // Headers in the order of their keys, so that the JSON form is stable.
     let mut headers = Vec::new();
     for (key, v) in o {
@@ -909,12 +975,9 @@ fn part_from(path: &str, j: &Json) -> Result<Part<'static>, JsonError> {
             "Content-Disposition" => {
                 for x in list(v) {
                     let p = format!("{path}.Content-Disposition");
-                    let Some(s) = x.as_str() else {
-                        return err(&p, "expected MIME text");
-                    };
                     headers.push(PartHeader::ContentDisposition {
                         code: tables::header::CONTENT_DISPOSITION,
-                        value: parse_disposition(&p, s)?,
+                        value: disposition_from(&p, x)?,
                     });
                 }
             }
@@ -967,7 +1030,7 @@ pub fn to_json(pdu: &Pdu<'_>) -> Json {
         m.insert("application-headers".into(), Json::Array(app));
     }
     if let Some(ct) = &pdu.content_type {
-        m.insert("Content-Type".into(), Json::from(ct.to_string()));
+        m.insert("Content-Type".into(), content_type_json(ct));
     }
     match &pdu.body {
         Some(Body::Multipart(ps)) => {
@@ -1033,8 +1096,8 @@ pub fn from_json(j: &Json) -> Result<Pdu<'static>, JsonError> {
             };
             only_keys(&hp, ho, &["name", "value"])?;
             let name = text_from(&hp, get(&hp, ho, "name")?)?;
-            if !crate::writer::is_token(&name) {
-                return err(&hp, "header names are tokens");
+            if !name.first().is_some_and(|c| (0x20..0x7F).contains(c)) || name.contains(&0) {
+                return err(&hp, "header names start with a printable ASCII character");
             }
             pdu.headers.push(crate::mms::Header {
                 name: HeaderName::Application(Cow::Owned(name)),
@@ -1045,10 +1108,7 @@ pub fn from_json(j: &Json) -> Result<Pdu<'static>, JsonError> {
     pdu.canonicalize();
     match o.get("Content-Type") {
         Some(ct) => {
-            let Some(s) = ct.as_str() else {
-                return err("Content-Type", "expected MIME text");
-            };
-            let ct = parse_content_type("Content-Type", s)?;
+            let ct = content_type_from("Content-Type", ct)?;
             let body = body_from("$", o, &ct)?;
             pdu.set_body(ct, body);
         }
@@ -1126,6 +1186,25 @@ mod tests {
                 ContentType::decode(&mut crate::reader::Reader::new(&out), &Limits::default())
                     .unwrap();
             assert_eq!(back.to_string(), s);
+        }
+    }
+
+    #[test]
+    fn what_the_text_form_cannot_carry_round_trips_raw() {
+        for input in [
+            &b"\x8c\x81\x20\x00\x00"[..],
+            b"\x8c\xff\x92\x33\xcd\x00",
+            b"\x8c\x84\x84\x61\xff\x00",
+            b"\x8c\x84\x84\x61\x2f\x62\x0a\x00",
+            b"\x8c\x80\x8d\x31\x2e\x00",
+            b"\x8c\x80\xa8\x7a\x00",
+        ] {
+            let p = Pdu::decode(input, &Limits::default()).unwrap();
+            let j1 = to_json(&p);
+            let p2 = from_json(&j1).unwrap_or_else(|e| panic!("{input:?}: {e}: {j1}"));
+            let b = p2.encode().unwrap();
+            let j2 = to_json(&Pdu::decode(&b, &Limits::default()).unwrap());
+            assert_eq!(j1, j2, "{input:?}");
         }
     }
 

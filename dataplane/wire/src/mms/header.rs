@@ -401,6 +401,8 @@ fn decode_octet<'a>(r: &mut Reader<'a>, what: &'static str) -> Result<Value<'a>,
 }
 
 /// Decode the value of field `code` (the code octet already consumed).
+// Inlined: returning the large Result through memory costs more than the call.
+#[inline(always)]
 pub fn decode_value<'a>(
     r: &mut Reader<'a>,
     code: u8,
@@ -511,7 +513,7 @@ pub fn decode_value<'a>(
             }
         }
         Grammar::ContentLocation => Value::Text(Cow::Borrowed(r.text_string()?)),
-        Grammar::ResponseText if counted && r.at_value_length() => {
+        Grammar::ResponseText if counted && matches!(r.peek(), Some(1..=0x1F)) => {
             let mut v = r.value_region()?;
             let tag = v.integer_value()?;
             let text = EncodedString::decode(&mut v)?;

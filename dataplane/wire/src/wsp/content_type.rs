@@ -216,6 +216,8 @@ fn decode_untyped_value<'a>(r: &mut Reader<'a>) -> Result<ParamValue<'a>, Decode
     }
 }
 
+// Inlined: returning the large Result through memory costs more than the call.
+#[inline(always)]
 fn decode_param<'a>(r: &mut Reader<'a>) -> Result<Param<'a>, DecodeError> {
     let at = r.offset();
     let first = r
@@ -262,6 +264,8 @@ fn decode_param<'a>(r: &mut Reader<'a>) -> Result<Param<'a>, DecodeError> {
 }
 
 /// Decode parameters until `r` is exhausted.
+// Inlined: returning the large Result through memory costs more than the call.
+#[inline(always)]
 pub fn decode_params<'a>(
     r: &mut Reader<'a>,
     limits: &Limits,
@@ -394,6 +398,8 @@ impl<'a> ContentType<'a> {
     }
 
     /// Decode a Content-type-value.
+    // Inlined: returning the large Result through memory costs more than the call.
+    #[inline(always)]
     pub fn decode(r: &mut Reader<'a>, limits: &Limits) -> Result<Self, DecodeError> {
         let at = r.offset();
         match r.peek() {

@@ -235,6 +235,8 @@ impl<'a> Part<'a> {
     }
 }
 
+// Inlined: returning the large Result through memory costs more than the call.
+#[inline(always)]
 fn decode_part_headers<'a>(
     r: &mut Reader<'a>,
     ct: &mut ContentType<'a>,
