@@ -869,7 +869,10 @@ mod tests {
 
     /// What a connection makes of a stream: the requests (method, target, body) and the
     /// status it fails with, if it does.
-    fn outcome(stream: &[u8], piece: usize) -> (Vec<(String, String, Vec<u8>)>, Option<u16>) {
+    /// Requests seen (method, target, body) and the final error status.
+    type Outcome = (Vec<(String, String, Vec<u8>)>, Option<u16>);
+
+    fn outcome(stream: &[u8], piece: usize) -> Outcome {
         let limits = HttpLimits {
             max_head_bytes: 512,
             max_body_bytes: 2048,
