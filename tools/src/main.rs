@@ -8,6 +8,11 @@ use clap::{Parser, Subcommand};
 mod pdu;
 mod serve;
 
+// Many small allocations cross threads (request buffers freed by the store writer, replies
+// built by the control plane): mimalloc's free lists handle that better than glibc's arenas.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// mmsc, an MMS Relay/Server (3GPP TS 23.140 / OMA MMS).
 #[derive(Debug, Parser)]
 #[command(name = "mmsc", version, about, long_about = None)]

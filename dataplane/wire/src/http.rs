@@ -568,7 +568,7 @@ impl ServerConn {
                     Chunk::Size => {
                         // The same limit whether or not the line's end has arrived.
                         let found = find_crlf(rest);
-                        if found.unwrap_or(rest.len()) > MAX_CHUNK_LINE {
+                        if line_len(rest, found) > MAX_CHUNK_LINE {
                             self.state = State::Closed;
                             return Err(HttpError::BadRequest("chunk size line too long"));
                         }
@@ -628,7 +628,7 @@ impl ServerConn {
                     },
                     Chunk::Trailer => {
                         let found = find_crlf(rest);
-                        if found.unwrap_or(rest.len()) > max_head {
+                        if line_len(rest, found) > max_head {
                             self.state = State::Closed;
                             return Err(HttpError::HeadTooLarge);
                         }
@@ -678,6 +678,17 @@ fn version_prefix(v: &[u8]) -> bool {
                 c == s
             }
         })
+}
+
+/// Length of the line at the start of `rest` (without its CRLF), or what is known of it when
+/// its end has not arrived: a last CR may be the start of the CRLF and is not counted, so the
+/// same line gets the same verdict however the stream was cut.
+fn line_len(rest: &[u8], crlf: Option<usize>) -> usize {
+    match crlf {
+        Some(i) => i,
+        None if rest.ends_with(b"\r") => rest.len() - 1,
+        None => rest.len(),
+    }
 }
 
 fn find_crlf(b: &[u8]) -> Option<usize> {
@@ -939,6 +950,28 @@ mod tests {
         assert_eq!(outcome(&cases[4], 1000).1, Some(431));
         assert_eq!(outcome(&cases[5], 2000).1, Some(400));
         assert_eq!(outcome(&cases[6], 100).0.len(), 2);
+    }
+
+    #[test]
+    fn a_line_exactly_at_the_limit_is_the_same_whole_and_in_pieces() {
+        // Found by the http fuzz target: a 512-octet trailer line was accepted whole and
+        // refused in pieces (its CR arrived before its LF and was counted).
+        let mut stream = b"POST /mms HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n".to_vec();
+        stream.extend(std::iter::repeat_n(b'x', 512));
+        stream.extend_from_slice(b"\r\n\r\n");
+        let whole = outcome(&stream, stream.len());
+        assert_eq!(whole.0.len(), 1);
+        for piece in 1..=16 {
+            assert_eq!(outcome(&stream, piece), whole, "pieces of {piece}");
+        }
+        let mut stream = b"POST /mms HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n0;".to_vec();
+        stream.extend(std::iter::repeat_n(b'e', MAX_CHUNK_LINE - 2));
+        stream.extend_from_slice(b"\r\n\r\n");
+        let whole = outcome(&stream, stream.len());
+        assert_eq!(whole.0.len(), 1);
+        for piece in 1..=16 {
+            assert_eq!(outcome(&stream, piece), whole, "pieces of {piece}");
+        }
     }
 
     #[test]

@@ -194,11 +194,13 @@ fn charset_from(path: &str, j: &Json) -> Result<u64, JsonError> {
 fn encoded_json(e: &EncodedString<'_>) -> Json {
     match e.charset {
         None => text_json(&e.text),
+        // Text only when it encodes back to the same octets (some decoders are not
+        // one-to-one: e.g. Shift_JIS forms that map to the same character).
         Some(mib) => match e.to_text() {
-            Some(t) => serde_json::json!({ "charset": charset_json(mib), "text": t }),
-            None => {
-                serde_json::json!({ "charset": charset_json(mib), "base64": B64.encode(&e.text) })
+            Some(t) if charset::encode(mib, &t).as_deref() == Some(&e.text[..]) => {
+                serde_json::json!({ "charset": charset_json(mib), "text": t })
             }
+            _ => serde_json::json!({ "charset": charset_json(mib), "base64": B64.encode(&e.text) }),
         },
     }
 }
@@ -304,6 +306,22 @@ pub fn value_json(code: u8, v: &Value<'_>) -> Json {
             field_info(*o).map_or(Json::from(*o), |f| Json::from(f.name))
         }
         (Grammar::Version, Value::Octet(o)) => Json::from(Version(o & 0x7F).to_string()),
+        // Text where an octet is expected: as an explicit {"text": ..} when the plain string
+        // would read back as the octet (a known name, a version, a field name).
+        (g @ (Grammar::Octet | Grammar::Version | Grammar::FieldCode), Value::Text(t)) => {
+            match std::str::from_utf8(t) {
+                Ok(s)
+                    if match g {
+                        Grammar::Octet => octet_by_name(code, s).is_some(),
+                        Grammar::Version => Version::parse(s).is_some(),
+                        _ => field_by_name(s).is_some(),
+                    } =>
+                {
+                    json!({ "text": s })
+                }
+                _ => text_json(t),
+            }
+        }
         (_, Value::Octet(o)) => octet_json(code, *o),
         (_, Value::Text(t)) => text_json(t),
         (_, Value::Encoded(e)) => encoded_json(e),
@@ -379,6 +397,7 @@ fn only_keys(path: &str, o: &Map<String, Json>, keys: &[&str]) -> Result<(), Jso
 fn value_from(path: &str, code: u8, j: &Json) -> Result<Value<'static>, JsonError> {
     if let Json::Object(o) = j
         && o.contains_key("raw")
+        && matches!(grammar(code), Grammar::Raw | Grammar::ContentType)
     {
         only_keys(path, o, &["raw"])?;
         let raw = unhex(&format!("{path}.raw"), o["raw"].as_str().unwrap_or(""))?;
@@ -420,6 +439,16 @@ fn value_from(path: &str, code: u8, j: &Json) -> Result<Value<'static>, JsonErro
         },
         // A Token-text in place of the octet (e.g. a new message class) is text: a string
         // that is no known name, or {"base64": ..}.
+        Grammar::Octet | Grammar::Version | Grammar::FieldCode
+            if j.as_object().is_some_and(|o| o.contains_key("text")) =>
+        {
+            let o = obj("{\"text\": ..}")?;
+            only_keys(path, o, &["text"])?;
+            match o.get("text").and_then(Json::as_str) {
+                Some(t) => Value::Text(Cow::Owned(t.as_bytes().to_vec())),
+                None => return err(path, "\"text\" must be a string"),
+            }
+        }
         Grammar::Octet => match j {
             Json::String(s) if octet_by_name(code, s).is_none() => {
                 Value::Text(Cow::Owned(s.as_bytes().to_vec()))
@@ -727,7 +756,18 @@ pub fn parse_content_type(path: &str, s: &str) -> Result<ContentType<'static>, J
 /// text with control characters).
 fn content_type_json(ct: &ContentType<'_>) -> Json {
     let text = ct.to_string();
-    let stable = parse_content_type("", &text).is_ok_and(|p| p.to_string() == text);
+    // Stable: the text, read, encoded and decoded again, reads the same.
+    // and has as many parameters (a name with "; " in it would split).
+    let stable = parse_content_type("", &text).is_ok_and(|p| {
+        let mut b = Vec::new();
+        p.params.len() == ct.params.len()
+            && p.encode(&mut b).is_ok()
+            && ContentType::decode(
+                &mut crate::reader::Reader::new(&b),
+                &crate::Limits::default(),
+            )
+            .is_ok_and(|back| back.to_string() == text)
+    });
     if stable {
         return Json::from(text);
     }
@@ -759,7 +799,16 @@ fn content_type_from(path: &str, j: &Json) -> Result<ContentType<'static>, JsonE
 /// The JSON form of a Content-Disposition, as for a Content-Type.
 fn disposition_json(d: &ContentDisposition<'_>) -> Json {
     let text = d.to_string();
-    let stable = parse_disposition("", &text).is_ok_and(|p| p.to_string() == text);
+    let stable = parse_disposition("", &text).is_ok_and(|p| {
+        let mut b = Vec::new();
+        p.params.len() == d.params.len()
+            && p.encode(&mut b).is_ok()
+            && ContentDisposition::decode(
+                &mut crate::reader::Reader::new(&b),
+                &crate::Limits::default(),
+            )
+            .is_ok_and(|back| back.to_string() == text)
+    });
     if stable {
         return Json::from(text);
     }
@@ -918,6 +967,16 @@ fn part_headers_from(
                 .filter(|c| *c < 0x80)
                 .map_or_else(|| err(&hp, "header codes are 0..=127"), Ok)?;
             let raw = unhex(&hp, get(&hp, ho, "raw")?.as_str().unwrap_or(""))?;
+            let typed = match code {
+                tables::header::CONTENT_ID | tables::header::CONTENT_LOCATION => true,
+                tables::header::CONTENT_DISPOSITION | tables::header::CONTENT_DISPOSITION_14 => {
+                    raw.first().is_some_and(|&b| b <= 0x1F)
+                }
+                _ => false,
+            };
+            if typed {
+                return err(&hp, "this header has a key of its own in a part");
+            }
             headers.push(PartHeader::Other {
                 code,
                 raw: Cow::Owned(raw),
@@ -1198,6 +1257,14 @@ mod tests {
             b"\x8c\x84\x84\x61\x2f\x62\x0a\x00",
             b"\x8c\x80\x8d\x31\x2e\x00",
             b"\x8c\x80\xa8\x7a\x00",
+            // Token-texts that look like a version and like a known name.
+            b"\x8c\x81\x8d02\x00\x86yes\x00",
+            // An untyped parameter whose name holds "; ".
+            b"\x8c\x80\x84\x07\x83a; b\x00\x00",
+            // A Start parameter (WSP 1.4 code) with no value.
+            b"\x8c\x80\x84\x03\xb3\x99\x00",
+            // Shift_JIS that does not encode back to the same octets.
+            b"\x8c\x81\x93\x1f\x05\x91\x92\xbd\xdc\x01\x00",
         ] {
             let p = Pdu::decode(input, &Limits::default()).unwrap();
             let j1 = to_json(&p);

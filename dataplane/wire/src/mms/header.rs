@@ -541,7 +541,9 @@ pub fn encode_value(out: &mut Vec<u8>, code: u8, value: &Value<'_>) -> Result<()
     let what = field_info(code).map_or("header value", |f| f.name);
     let mismatch = || EncodeError::Inconsistent("value does not fit its header field");
     match (grammar(code), value) {
-        (_, Value::Raw(raw)) => {
+        // Only fields that are not interpreted are carried raw: a raw value under a typed
+        // field would not read back as it is.
+        (Grammar::Raw | Grammar::ContentType, Value::Raw(raw)) => {
             let mut r = Reader::new(raw);
             match r.raw_value() {
                 Ok(v) if r.is_empty() && v.len() == raw.len() => out.extend_from_slice(raw),

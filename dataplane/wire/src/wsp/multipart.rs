@@ -99,6 +99,21 @@ impl PartHeader<'_> {
                 writer::text_string(out, value, "part header value")?;
             }
             PartHeader::Other { code, raw } => {
+                // Codes that decode to a typed header cannot be carried raw: they would not
+                // read back as they are.
+                let typed = match *code {
+                    header::CONTENT_ID | header::CONTENT_LOCATION => true,
+                    // Only the Value-length form of a disposition decodes as typed.
+                    header::CONTENT_DISPOSITION | header::CONTENT_DISPOSITION_14 => {
+                        raw.first().is_some_and(|&b| b <= 0x1F)
+                    }
+                    _ => false,
+                };
+                if typed {
+                    return Err(EncodeError::Inconsistent(
+                        "a typed part header given as a raw value",
+                    ));
+                }
                 writer::short_integer(out, *code, "part header")?;
                 // The raw value must itself be one well-formed value.
                 let mut r = Reader::new(raw);
