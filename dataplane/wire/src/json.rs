@@ -194,10 +194,14 @@ fn charset_from(path: &str, j: &Json) -> Result<u64, JsonError> {
 fn encoded_json(e: &EncodedString<'_>) -> Json {
     match e.charset {
         None => text_json(&e.text),
-        // Text only when it encodes back to the same octets (some decoders are not
-        // one-to-one: e.g. Shift_JIS forms that map to the same character).
+        // Text only when it survives encoding and decoding again (some decoders are not
+        // one-to-one, e.g. Shift_JIS forms that map to one character; a byte order mark is
+        // not text and may go).
         Some(mib) => match e.to_text() {
-            Some(t) if charset::encode(mib, &t).as_deref() == Some(&e.text[..]) => {
+            Some(t)
+                if charset::encode(mib, &t)
+                    .is_some_and(|b| charset::decode(mib, &b).as_deref() == Some(&*t)) =>
+            {
                 serde_json::json!({ "charset": charset_json(mib), "text": t })
             }
             _ => serde_json::json!({ "charset": charset_json(mib), "base64": B64.encode(&e.text) }),

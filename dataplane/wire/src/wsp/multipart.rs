@@ -82,6 +82,14 @@ impl PartHeader<'_> {
                 out.push(0x80 | header::CONTENT_ID);
                 if *quoted {
                     writer::quoted_string(out, value, "Content-ID")?;
+                } else if value.first() == Some(&QUOTED_STRING) {
+                    // Behind the Text-string quote, or it would read back as a Quoted-string.
+                    if value.contains(&0) {
+                        return Err(EncodeError::NulInText("Content-ID"));
+                    }
+                    out.push(crate::reader::TEXT_QUOTE);
+                    out.extend_from_slice(value);
+                    out.push(0);
                 } else {
                     writer::text_string(out, value, "Content-ID")?;
                 }
@@ -465,6 +473,25 @@ mod tests {
             decode_multipart(&mut Reader::new(&out), &Limits::default(), 0, &mut w2).unwrap();
         assert_eq!(again, parts);
         assert!(w2.is_empty());
+    }
+
+    #[test]
+    fn unquoted_content_id_starting_with_a_quote_mark() {
+        let mut p = Part::new(ContentType::well_known(0x2E), &b""[..]);
+        p.headers.push(PartHeader::ContentId {
+            value: Cow::Borrowed(b"\"\""),
+            quoted: false,
+        });
+        let mut out = Vec::new();
+        encode_multipart(&mut out, std::slice::from_ref(&p)).unwrap();
+        let back = decode_multipart(
+            &mut Reader::new(&out),
+            &Limits::default(),
+            0,
+            &mut Vec::new(),
+        )
+        .unwrap();
+        assert_eq!(back, vec![p]);
     }
 
     #[test]
