@@ -1,0 +1,2 @@
+//! Flow classification of Ethernet frames (work in progress).
+#![forbid(unsafe_code)]

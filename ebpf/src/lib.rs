@@ -1,0 +1,1 @@
+//! The BPF programs and their loader (work in progress).
