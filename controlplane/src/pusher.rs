@@ -67,21 +67,7 @@ impl Pusher {
             threads.push(
                 std::thread::Builder::new()
                     .name(format!("mmsc-push{i}"))
-                    .spawn(move || {
-                        while let Ok(req) = rx.recv() {
-                            let outcome = sender.send(&req.msisdn, &req.pdu).map(|d| d.detail);
-                            if results
-                                .send(PushResult {
-                                    key: req.key,
-                                    outcome,
-                                })
-                                .is_err()
-                            {
-                                break;
-                            }
-                            wake();
-                        }
-                    })?,
+                    .spawn(move || work(&*sender, &rx, &results, &*wake))?,
             );
         }
         Ok(Pusher {
@@ -106,5 +92,50 @@ impl Pusher {
         for t in self.threads.drain(..) {
             let _ = t.join();
         }
+    }
+}
+
+/// One worker: take what is queued (up to the sender's batch limit), send it, return the
+/// outcomes, and wake the control plane once per batch.
+fn work(
+    sender: &dyn PushSender,
+    rx: &Receiver<PushRequest>,
+    results: &Sender<PushResult>,
+    wake: &(dyn Fn() + Send + Sync),
+) {
+    let limit = sender.batch_limit().max(1);
+    let mut batch: Vec<PushRequest> = Vec::with_capacity(limit);
+    while let Ok(first) = rx.recv() {
+        batch.push(first);
+        while batch.len() < limit {
+            match rx.try_recv() {
+                Ok(req) => batch.push(req),
+                Err(_) => break,
+            }
+        }
+        let pushes: Vec<(&str, &[u8])> = batch
+            .iter()
+            .map(|r| (r.msisdn.as_str(), r.pdu.as_slice()))
+            .collect();
+        let outcomes = sender.send_batch(&pushes);
+        drop(pushes);
+        let mut outcomes = outcomes.into_iter();
+        for req in batch.drain(..) {
+            let outcome = outcomes.next().unwrap_or_else(|| {
+                Err(mmsc_push::PushError::Transient(
+                    "the sender gave no outcome for this push".into(),
+                ))
+            });
+            if results
+                .send(PushResult {
+                    key: req.key,
+                    outcome: outcome.map(|d| d.detail),
+                })
+                .is_err()
+            {
+                return;
+            }
+        }
+        wake();
     }
 }

@@ -35,6 +35,19 @@ pub trait Sender: Send + Sync {
     /// Push `pdu` (the binary MMS PDU) to `msisdn` (`+` and digits). Blocks at most about the
     /// sender's timeout (per HTTP request). Does not retry.
     fn send(&self, msisdn: &str, pdu: &[u8]) -> Result<Delivered, PushError>;
+
+    /// Most pushes a worker should hand to one [`Sender::send_batch`]. Gateways that take one
+    /// push per request keep 1, so that the workers send in parallel; a sender that gains from
+    /// batching (one `write` for many log lines) says how many it takes.
+    fn batch_limit(&self) -> usize {
+        1
+    }
+
+    /// Push each `(msisdn, pdu)`; one outcome per push, in order. By default, one
+    /// [`Sender::send`] after the other.
+    fn send_batch(&self, pushes: &[(&str, &[u8])]) -> Vec<Result<Delivered, PushError>> {
+        pushes.iter().map(|(m, p)| self.send(m, p)).collect()
+    }
 }
 
 /// A push the gateway accepted.

@@ -49,33 +49,72 @@ impl LogSender {
 
     /// Append one entry pushed at `at` (seconds since the epoch).
     pub fn append(&self, at: u64, msisdn: &str, pdu: &[u8]) -> io::Result<()> {
-        let to = Json::from(msisdn).to_string();
-        let mut line = String::with_capacity(64 + pdu.len() * 4 / 3);
-        line.push_str("{\"at\":");
-        line.push_str(&at.to_string());
-        line.push_str(",\"to\":");
-        line.push_str(&to);
-        line.push_str(",\"pdu_base64\":\"");
-        B64.encode_string(pdu, &mut line);
-        line.push_str("\"}\n");
+        let mut lines = String::with_capacity(64 + pdu.len() * 4 / 3);
+        push_line(&mut lines, at, msisdn, pdu);
+        self.write_lines(&lines)
+    }
+
+    /// Append entries pushed at `at`, all in one `write`.
+    pub fn append_all(&self, at: u64, pushes: &[(&str, &[u8])]) -> io::Result<()> {
+        let len: usize = pushes.iter().map(|(_, p)| 64 + p.len() * 4 / 3).sum();
+        let mut lines = String::with_capacity(len);
+        for (msisdn, pdu) in pushes {
+            push_line(&mut lines, at, msisdn, pdu);
+        }
+        self.write_lines(&lines)
+    }
+
+    fn write_lines(&self, lines: &str) -> io::Result<()> {
         // A poisoned lock only means another push panicked mid-write; the file is still usable.
         let mut f = self.file.lock().unwrap_or_else(|p| p.into_inner());
-        f.write_all(line.as_bytes())?;
+        f.write_all(lines.as_bytes())?;
         f.flush()
     }
+
+    fn failed(&self, e: &io::Error) -> PushError {
+        PushError::Transient(format!("cannot append to {}: {e}", self.path.display()))
+    }
+
+    fn delivered(&self) -> Delivered {
+        Delivered {
+            detail: format!("logged to {}", self.path.display()),
+        }
+    }
+}
+
+fn push_line(out: &mut String, at: u64, msisdn: &str, pdu: &[u8]) {
+    out.push_str("{\"at\":");
+    out.push_str(&at.to_string());
+    out.push_str(",\"to\":");
+    out.push_str(&Json::from(msisdn).to_string());
+    out.push_str(",\"pdu_base64\":\"");
+    B64.encode_string(pdu, out);
+    out.push_str("\"}\n");
+}
+
+fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
 
 impl Sender for LogSender {
     fn send(&self, msisdn: &str, pdu: &[u8]) -> Result<Delivered, PushError> {
-        let at = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs());
-        self.append(at, msisdn, pdu).map_err(|e| {
-            PushError::Transient(format!("cannot append to {}: {e}", self.path.display()))
-        })?;
-        Ok(Delivered {
-            detail: format!("logged to {}", self.path.display()),
-        })
+        self.append(now(), msisdn, pdu)
+            .map_err(|e| self.failed(&e))?;
+        Ok(self.delivered())
+    }
+
+    /// Lines are small and the file is local: one `write` for many pushes.
+    fn batch_limit(&self) -> usize {
+        256
+    }
+
+    fn send_batch(&self, pushes: &[(&str, &[u8])]) -> Vec<Result<Delivered, PushError>> {
+        match self.append_all(now(), pushes) {
+            Ok(()) => pushes.iter().map(|_| Ok(self.delivered())).collect(),
+            Err(e) => pushes.iter().map(|_| Err(self.failed(&e))).collect(),
+        }
     }
 }
 
@@ -249,6 +288,34 @@ mod tests {
             e.summary_line(),
             "2026-11-24T10:15:00Z +358401234567 m-notification-ind tid=T1 http://x/1"
         );
+    }
+
+    #[test]
+    fn a_batch_is_written_as_one_line_per_push_in_order() {
+        let dir = std::env::temp_dir().join(format!("mmsc-push-log-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("batch.log");
+        let _ = std::fs::remove_file(&path);
+        let log = LogSender::open(&path).unwrap();
+        assert_eq!(log.batch_limit(), 256);
+        let pdus: Vec<Vec<u8>> = (0..3u8)
+            .map(|i| vec![0x8C, 0x82, 0x98, b'0' + i, 0])
+            .collect();
+        let pushes: Vec<(&str, &[u8])> = vec![
+            ("+358400000001", &pdus[0]),
+            ("+358400000002", &pdus[1]),
+            ("+358400000003", &pdus[2]),
+        ];
+        let outcomes = log.send_batch(&pushes);
+        assert_eq!(outcomes.len(), 3);
+        assert!(outcomes.iter().all(Result::is_ok), "{outcomes:?}");
+        log.send("+358400000004", &pdus[0]).unwrap();
+        let back = read_log(&path).unwrap();
+        let got: Vec<(&str, &[u8])> = back.iter().map(|e| (e.to.as_str(), &e.pdu[..])).collect();
+        assert_eq!(&got[..3], &pushes[..]);
+        assert_eq!(got[3], ("+358400000004", &pdus[0][..]));
+        assert_eq!(got.len(), 4);
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
