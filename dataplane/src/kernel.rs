@@ -23,6 +23,10 @@ use crate::ring::{Chunk, ConnId, Job, Reply, Response};
 const LISTENER: Token = Token(usize::MAX - 1);
 const WAKER: Token = Token(usize::MAX - 2);
 const READ_CHUNK: usize = 16 * 1024;
+/// Smallest room worth a `read` into a buffer that has some: below it the buffer grows (by
+/// doubling, which copies what it holds), so a request that fits the first chunk is never
+/// moved.
+const MIN_READ: usize = 2048;
 
 /// Settings of one reactor.
 #[derive(Clone, Debug)]
@@ -330,7 +334,10 @@ impl Core {
             if c.http.buffered() >= max_buffer {
                 break;
             }
-            let buf = c.http.spare(READ_CHUNK);
+            let room = c.http.room();
+            let buf = c
+                .http
+                .spare(if room >= MIN_READ { room } else { READ_CHUNK });
             match c.sock.read(buf) {
                 Ok(0) => {
                     c.peer_closed = true;

@@ -266,6 +266,11 @@ impl ServerConn {
         self.buf.get_mut(self.end..).unwrap_or(&mut [])
     }
 
+    /// Room left to read into without growing the buffer.
+    pub fn room(&self) -> usize {
+        self.buf.len() - self.end
+    }
+
     /// `n` octets were read into the slice [`ServerConn::spare`] returned, at `now_ms`.
     pub fn filled(&mut self, n: usize, now_ms: u64) {
         self.end = (self.end + n).min(self.buf.len());
