@@ -1,1 +1,41 @@
-//! The BPF programs and their loader (work in progress).
+//! The MMSC's BPF programs and their loader.
+//!
+//! Two programs, written in C (`ebpf/bpf/`), built by clang from `build.rs` and embedded in
+//! this crate, loaded with aya 0.14:
+//!
+//! - [`XdpProgram`]: the XDP classifier. Classifies every frame by the MMSC listener it is
+//!   addressed to ([`mmsc_classify::Class`]), drops MM4 packets from sources outside the peer
+//!   prefixes and SYNs beyond a per-source token bucket, counts packets and bytes per class,
+//!   and in [`Mode::Redirect`](mmsc_classify::Mode::Redirect) hands MM1/MM4 frames to the
+//!   AF_XDP socket of the receiving queue. The rules are [`mmsc_classify::Rules`], the same
+//!   contract as the user-space classifier in `dataplane/classify`.
+//! - [`ReuseportSteering`]: an SK_REUSEPORT program that puts each new connection of a
+//!   `SO_REUSEPORT` group on the listener of the core that owns the flow.
+//!
+//! Everything here needs root (or CAP_BPF + CAP_NET_ADMIN); errors say what failed
+//! ([`EbpfError`]).
+
+mod error;
+mod maps;
+mod netlink;
+mod reuseport;
+mod rules;
+mod xdp;
+
+pub use error::EbpfError;
+pub use maps::{MAX_CORES, MAX_LISTENERS, MAX_PEERS, MAX_QUEUES};
+pub use reuseport::ReuseportSteering;
+pub use xdp::{
+    AttachMode, AttachRequest, ClassCounter, Counters, ReplacedProgram, XdpOptions, XdpProgram,
+};
+
+/// The XDP object file (ELF, BPF target) as built by clang: program `mmsc_xdp` in section
+/// `xdp`. For tools that load it themselves (`ip link set dev IFACE xdp obj FILE sec xdp`).
+pub fn xdp_object() -> &'static [u8] {
+    aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/mmsc_xdp.o"))
+}
+
+/// The SK_REUSEPORT object file: program `mmsc_reuseport` in section `sk_reuseport`.
+pub fn reuseport_object() -> &'static [u8] {
+    aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/mmsc_reuseport.o"))
+}
