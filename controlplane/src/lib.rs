@@ -128,6 +128,12 @@ impl ControlPlane {
         self.stats.lock().map(|s| *s).unwrap_or_default()
     }
 
+    /// A reader of the latest counters, for other threads (the admin API).
+    pub fn stats_reader(&self) -> impl Fn() -> Stats + Send + Sync + 'static {
+        let stats = Arc::clone(&self.stats);
+        move || stats.lock().map(|s| *s).unwrap_or_default()
+    }
+
     /// Stop and wait.
     pub fn stop(mut self) {
         self.stop.store(true, Ordering::Release);

@@ -255,6 +255,10 @@ impl Mmsc {
         if config.get("mm1", "public_url").is_none() {
             config = config.set_str("mm1", "public_url", &format!("http://{addr}/mms"));
         }
+        if config.get("admin", "listen").is_none() {
+            let admin = SocketAddr::from((Ipv4Addr::LOCALHOST, free_port()));
+            config = config.set_str("admin", "listen", &admin.to_string());
+        }
         let store_path = dir.path().join("store");
         if config.get("store", "path").is_none() {
             config = config.set_str("store", "path", &store_path.to_string_lossy());

@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod admin;
 mod pdu;
 mod serve;
 
@@ -26,6 +27,13 @@ enum Command {
     /// Run the MMSC (with no --config, a complete MMSC on loopback with its defaults).
     Serve {
         /// Configuration file (TOML); see `mmsc config example`.
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+    /// Show the counters of a running `mmsc serve` (through its admin API, `[admin] listen`).
+    Status {
+        /// Configuration file of the running server (to find its admin API); defaults
+        /// otherwise.
         #[arg(long)]
         config: Option<PathBuf>,
     },
@@ -79,6 +87,16 @@ fn notifications(config: Option<PathBuf>, json: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
+fn status(config: Option<PathBuf>) -> anyhow::Result<()> {
+    let cfg = serve::load_config(config.as_deref())?;
+    let addr = cfg
+        .admin
+        .listen
+        .ok_or_else(|| anyhow::anyhow!("the admin API is off (admin.listen = \"\")"))?;
+    print!("{}", admin::fetch_status(addr)?);
+    Ok(())
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
@@ -94,6 +112,7 @@ fn main() -> ExitCode {
             command: ConfigCommand::Check { file },
         } => serve::load_config(Some(&file)).map(|_| println!("{}: ok", file.display())),
         Command::Notifications { config, json } => notifications(config, json),
+        Command::Status { config } => status(config),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

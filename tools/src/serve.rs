@@ -16,6 +16,8 @@ use mmsc_store::{Store, StoreConfig};
 use mmsc_wire::Limits;
 use mmsc_wire::http::HttpLimits;
 
+use crate::admin::{self, Metric, Source};
+
 /// Capacity of each core's job and reply rings.
 const RING_CAPACITY: usize = 8192;
 
@@ -179,30 +181,164 @@ pub fn run(config: Option<PathBuf>) -> Result<()> {
     })
     .context("cannot start the control plane")?;
 
+    let admin = match cfg.admin.listen {
+        Some(at) => Some(admin::Admin::start(
+            at,
+            metrics_source(&reactors, &control, &store, &cfg),
+        )?),
+        None => None,
+    };
     let addr = reactors.first().map_or(cfg.mm1.listen, |r| r.local_addr);
     eprintln!(
-        "mmsc: serving MM1 at {} (listening on {addr}, {} dataplane core(s) on CPU {:?}); store {} ({} records recovered); push mode {}",
+        "mmsc: serving MM1 at {} (listening on {addr}, {} dataplane core(s) on CPU {:?}); store {} ({} records recovered); push mode {}; admin API {}",
         cfg.mm1.public_url.as_str(),
         reactors.len(),
         cpus,
         cfg.store.path.display(),
         stored_before,
         cfg.push.mode,
+        admin.as_ref().map_or("off".to_string(), |a| format!(
+            "at http://{}/status",
+            a.local_addr
+        )),
     );
 
     while !stop.load(Ordering::Acquire) {
         std::thread::sleep(Duration::from_millis(100));
     }
     eprintln!("mmsc: stopping");
+    if let Some(a) = admin {
+        a.stop();
+    }
     for r in reactors {
         r.stop();
     }
     let stats = control.stats();
     control.stop();
+    let (syncs, records) = store.counters();
     store.close();
     eprintln!(
-        "mmsc: stopped ({} accepted, {} refused, {} retrieved, {} pushed, {} stored)",
+        "mmsc: stopped ({} accepted, {} refused, {} retrieved, {} pushed, {} stored; store: {records} records in {syncs} fdatasync)",
         stats.accepted, stats.refused, stats.retrieved, stats.pushed, stats.stored
     );
     Ok(())
+}
+
+/// A per-core counter of the reactors: name, help, field.
+type CoreCounter = (
+    &'static str,
+    &'static str,
+    fn(&kernel::ReactorStats) -> &std::sync::atomic::AtomicU64,
+);
+
+/// What the admin API reports: the reactors', the control plane's and the store's counters.
+fn metrics_source(
+    reactors: &[kernel::Reactor],
+    control: &ControlPlane,
+    store: &Store,
+    cfg: &Config,
+) -> Source {
+    let cores: Vec<_> = reactors.iter().map(|r| Arc::clone(&r.stats)).collect();
+    let stats = control.stats_reader();
+    let store = store.clone();
+    let backend = cfg.dataplane.backend;
+    Arc::new(move || {
+        let mut m = Vec::new();
+        let r = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
+        let per_core: [CoreCounter; 5] = [
+            (
+                "mm1.connections_accepted",
+                "MM1 connections accepted",
+                |s| &s.accepted,
+            ),
+            ("mm1.requests", "MM1 HTTP requests parsed", |s| &s.requests),
+            (
+                "mm1.jobs",
+                "MM1 requests handed to the control plane",
+                |s| &s.jobs,
+            ),
+            (
+                "mm1.overloaded",
+                "MM1 requests refused with 503: the ring to the control plane was full",
+                |s| &s.overloaded,
+            ),
+            (
+                "mm1.http_errors",
+                "MM1 HTTP errors answered by the engine (4xx/5xx)",
+                |s| &s.http_errors,
+            ),
+        ];
+        for (name, help, field) in per_core {
+            for (i, c) in cores.iter().enumerate() {
+                m.push(Metric::counter(name, help, r(field(c))).label("core", i.to_string()));
+            }
+        }
+        let s = stats();
+        m.push(Metric::counter(
+            "messages.accepted",
+            "messages accepted (m-send-conf Ok)",
+            s.accepted,
+        ));
+        m.push(Metric::counter(
+            "messages.refused",
+            "messages refused",
+            s.refused,
+        ));
+        m.push(Metric::counter(
+            "messages.retrieved",
+            "retrievals served",
+            s.retrieved,
+        ));
+        m.push(Metric::counter(
+            "messages.expired",
+            "messages expired",
+            s.expired,
+        ));
+        m.push(Metric::gauge(
+            "messages.stored",
+            "messages stored now",
+            s.stored,
+        ));
+        m.push(Metric::counter(
+            "push.delivered",
+            "pushes the gateway accepted",
+            s.pushed,
+        ));
+        m.push(Metric::counter(
+            "push.failures",
+            "push attempts that failed",
+            s.push_failures,
+        ));
+        let (syncs, records) = store.counters();
+        m.push(Metric::counter(
+            "store.records",
+            "records written to the store",
+            records,
+        ));
+        m.push(Metric::counter(
+            "store.fdatasync",
+            "fdatasync calls of the store",
+            syncs,
+        ));
+        m.push(Metric::counter(
+            "store.segments_reclaimed",
+            "segments reclaimed by compaction",
+            s.segments_reclaimed,
+        ));
+        m.push(Metric::counter(
+            "store.records_relocated",
+            "records relocated by compaction",
+            s.records_relocated,
+        ));
+        m.push(Metric::gauge(
+            "store.failed",
+            "1 once a write or sync failed (the store then refuses appends)",
+            u64::from(store.is_failed()),
+        ));
+        m.push(
+            Metric::gauge("dataplane.cores", "dataplane cores", cores.len() as u64)
+                .label("backend", backend.to_string()),
+        );
+        m
+    })
 }

@@ -423,10 +423,10 @@ impl Default for Mmsc {
 }
 
 /// `[admin]`: the administration API, a listener of its own.
-#[derive(Clone, Debug, PartialEq, Eq, Default, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Admin {
     /// Where to listen; `None` (written `""`) turns the API off. A loopback address unless
-    /// `insecure_public_listen`. Default `None`.
+    /// `insecure_public_listen`. Default `127.0.0.1:8515`.
     #[serde(serialize_with = "display_or_empty")]
     pub listen: Option<SocketAddr>,
     /// Allow `listen` on a non-loopback address. Default false.
@@ -774,6 +774,15 @@ impl Mmsc {
     }
 }
 
+impl Default for Admin {
+    fn default() -> Admin {
+        Admin {
+            listen: Some(SocketAddr::from(([127, 0, 0, 1], 8515))),
+            insecure_public_listen: false,
+        }
+    }
+}
+
 impl Admin {
     fn check(&self, out: &mut Findings) {
         if let Some(addr) = self.listen
@@ -1001,7 +1010,7 @@ mod tests {
         assert_eq!(c.dataplane.address, None);
         assert!(c.dataplane.dpdk_args.is_empty());
         assert_eq!(c.mmsc.hostname, "mmsc.local");
-        assert_eq!(c.admin.listen, None);
+        assert_eq!(c.admin.listen, Some("127.0.0.1:8515".parse().unwrap()));
         assert!(!c.admin.insecure_public_listen);
         assert_eq!(c.validate(), Ok(()));
     }

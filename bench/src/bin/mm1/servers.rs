@@ -66,7 +66,8 @@ impl Mmsc {
             "[subscribers]\nlocal_prefixes = [\"+35840\"]\n\
              [store]\npath = \"{}\"\n\
              [push]\nmode = \"log\"\n\
-             [dataplane]\nbackend = \"kernel\"\ncores = []\n",
+             [dataplane]\nbackend = \"kernel\"\ncores = []\n\
+             [admin]\nlisten = \"\"\n",
             store.display()
         ));
         std::fs::write(&config, text)
