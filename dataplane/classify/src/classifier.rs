@@ -101,9 +101,35 @@ fn bump(counters: &mut [u64], index: usize, by: u64) {
 /// A listener's destination, compiled.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Dest {
+    /// `addr: None`: any destination of either family.
     Any,
+    /// `0.0.0.0`: any IPv4 destination.
+    AnyV4,
+    /// `::`: any IPv6 destination.
+    AnyV6,
     V4(u32),
     V6(u128),
+}
+
+impl Dest {
+    fn of_listener(addr: Option<IpAddr>) -> Dest {
+        match addr {
+            None => Dest::Any,
+            Some(IpAddr::V4(a)) if a.is_unspecified() => Dest::AnyV4,
+            Some(IpAddr::V6(a)) if a.is_unspecified() => Dest::AnyV6,
+            Some(IpAddr::V4(a)) => Dest::V4(a.to_bits()),
+            Some(IpAddr::V6(a)) => Dest::V6(a.to_bits()),
+        }
+    }
+
+    /// Whether a packet to `dst` (never `Any*`) matches this listener destination.
+    #[inline(always)]
+    fn matches(self, dst: Dest) -> bool {
+        match (self, dst) {
+            (Dest::Any, _) | (Dest::AnyV4, Dest::V4(_)) | (Dest::AnyV6, Dest::V6(_)) => true,
+            (a, b) => a == b,
+        }
+    }
 }
 
 /// Address prefixes as (network, mask) pairs per family, for any-match lookups.
@@ -161,8 +187,10 @@ impl PrefixSet {
 ///    dropped: they go to the kernel, which reassembles them (so neither the MM4 ACL nor the
 ///    SYN limit applies to fragmented packets in the fast path).
 /// 2. The class: the first listener, in the order of [`Rules::listeners`], whose port is the
-///    TCP destination port and whose address is the destination address or a wildcard
-///    (`None`, either family). No listener: `Other`, `Pass`.
+///    TCP destination port and whose address is the destination address or a wildcard:
+///    `None` (either family), or the unspecified address `0.0.0.0` / `::` (any destination
+///    of that family, as a bind to it). An IPv4-mapped IPv6 destination is not its IPv4
+///    address. No listener: `Other`, `Pass`.
 /// 3. The MM4 ACL: class `Mm4` and the source address in none of [`Rules::mm4_peers`] →
 ///    [`DropReason::NotPeer`]. An IPv4-mapped IPv6 address is an IPv6 address here.
 /// 4. The SYN rate limit, after the ACL (a refused peer takes no slot in the table): a
@@ -201,14 +229,7 @@ impl Classifier {
         let listeners = rules
             .listeners
             .iter()
-            .map(|l| {
-                let dest = match l.addr {
-                    None => Dest::Any,
-                    Some(IpAddr::V4(a)) => Dest::V4(a.to_bits()),
-                    Some(IpAddr::V6(a)) => Dest::V6(a.to_bits()),
-                };
-                (l.port, dest, l.class)
-            })
+            .map(|l| (l.port, Dest::of_listener(l.addr), l.class))
             .collect();
         let syn = (rules.syn_rate > 0)
             .then(|| SynTable::new(sources, seed, rules.syn_rate, rules.syn_burst));
@@ -280,7 +301,7 @@ impl Classifier {
         };
         self.listeners
             .iter()
-            .find(|&&(p, d, _)| p == port && (d == Dest::Any || d == dst))
+            .find(|&&(p, d, _)| p == port && d.matches(dst))
             .map_or(Class::Other, |&(_, _, c)| c)
     }
 
@@ -451,6 +472,32 @@ mod tests {
         assert_eq!(
             c.classify(&ack("192.0.2.5", "10.0.0.4", 25), 0),
             pass(Class::Mm4)
+        );
+        // The unspecified address is the wildcard of its family.
+        let r = Rules {
+            listeners: vec![
+                listener(Some("0.0.0.0"), 80, Class::Mm1),
+                listener(Some("::"), 80, Class::Mm7),
+            ],
+            ..Rules::default()
+        };
+        let mut c = Classifier::new(&r);
+        assert_eq!(
+            c.classify(&ack("203.0.113.9", "10.1.2.3", 80), 0),
+            pass(Class::Mm1)
+        );
+        assert_eq!(
+            c.classify(&ack("2001:db8::9", "2001:db8::3", 80), 0),
+            pass(Class::Mm7)
+        );
+        let r = Rules {
+            listeners: vec![listener(Some("::"), 80, Class::Mm7)],
+            ..Rules::default()
+        };
+        let mut c = Classifier::new(&r);
+        assert_eq!(
+            c.classify(&ack("203.0.113.9", "10.1.2.3", 80), 0),
+            pass(Class::Other)
         );
         // The source port does not matter.
         let f = FrameBuilder::tcp(ip("203.0.113.9"), 80, ip("10.0.0.1"), 9999).build();

@@ -86,7 +86,8 @@ impl Class {
 }
 
 /// A TCP listener of the MMSC: packets to `addr`:`port` (any local address when `addr` is
-/// `None`) belong to `class`.
+/// `None`) belong to `class`. The unspecified address (`0.0.0.0`, `::`) matches any
+/// destination of its family, as a bind to it does.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Listener {
     /// The listener's address; `None` matches any destination address (a wildcard bind).
@@ -147,7 +148,9 @@ pub enum RulesProblem {
     /// `syn_rate` > 0 with `syn_burst` 0; the classifier uses a burst of 1.
     SynBurstZero,
     /// Listener `index` never matches: listener `by`, before it, has the same port and the
-    /// same address or a wildcard.
+    /// same address or a wildcard that covers it. (The XDP program's maps give an exact
+    /// address precedence over a wildcard, where this classifier takes the first listener
+    /// that matches: they agree exactly when no listener is shadowed.)
     ListenerShadowed {
         /// Index in [`Rules::listeners`] of the listener that never matches.
         index: usize,
@@ -193,11 +196,30 @@ impl Rules {
             if l.class == Class::Other {
                 out.push(RulesProblem::ListenerClassOther { index });
             }
-            let shadow = self
-                .listeners
-                .iter()
-                .take(index)
-                .position(|e| e.port == l.port && (e.addr.is_none() || e.addr == l.addr));
+            let covers = |e: &Listener| match (e.addr, l.addr) {
+                (None, _) => true,
+                (Some(a), Some(b)) => a == b || (a.is_unspecified() && a.is_ipv4() == b.is_ipv4()),
+                (Some(_), None) => false,
+            };
+            let earlier = |f: &dyn Fn(&Listener) -> bool| {
+                self.listeners
+                    .iter()
+                    .take(index)
+                    .position(|e| e.port == l.port && f(e))
+            };
+            let unspecified = |v4: bool| {
+                earlier(&|e: &Listener| {
+                    e.addr
+                        .is_some_and(|a| a.is_unspecified() && a.is_ipv4() == v4)
+                })
+            };
+            // `None` is also covered by `0.0.0.0` and `::` together.
+            let shadow = earlier(&covers).or_else(|| {
+                match (l.addr, unspecified(true), unspecified(false)) {
+                    (None, Some(a), Some(b)) => Some(a.max(b)),
+                    _ => None,
+                }
+            });
             if let Some(by) = shadow {
                 out.push(RulesProblem::ListenerShadowed { index, by });
             }
@@ -243,6 +265,10 @@ mod tests {
                 l(Some("10.0.0.2"), 25, Class::Mm3),
                 l(Some("10.0.0.1"), 25, Class::Mm3),
                 l(None, 22, Class::Other),
+                l(Some("0.0.0.0"), 8080, Class::Mm7),
+                l(Some("::"), 8080, Class::Mm7),
+                l(Some("10.0.0.1"), 8080, Class::Mm1),
+                l(None, 8080, Class::Mm1),
             ],
             mm4_peers: vec![
                 Prefix {
@@ -269,6 +295,8 @@ mod tests {
                 RulesProblem::ListenerShadowed { index: 1, by: 0 },
                 RulesProblem::ListenerShadowed { index: 4, by: 2 },
                 RulesProblem::ListenerClassOther { index: 5 },
+                RulesProblem::ListenerShadowed { index: 8, by: 6 },
+                RulesProblem::ListenerShadowed { index: 9, by: 7 },
                 RulesProblem::PrefixTooLong {
                     index: 0,
                     prefix: rules.mm4_peers[0]

@@ -67,11 +67,12 @@ fn strict_rules() -> Rules {
 }
 
 /// The reference: the first listener on the port whose address is the destination or a
-/// wildcard.
+/// wildcard (`None`, or the unspecified address of the destination's family).
 fn reference_class(listeners: &[Listener], dst: IpAddr, port: u16) -> Class {
+    let covers = |a: IpAddr| a == dst || (a.is_unspecified() && a.is_ipv4() == dst.is_ipv4());
     listeners
         .iter()
-        .find(|l| l.port == port && l.addr.is_none_or(|a| a == dst))
+        .find(|l| l.port == port && l.addr.is_none_or(covers))
         .map_or(Class::Other, |l| l.class)
 }
 
@@ -135,6 +136,7 @@ fn listeners() -> impl Strategy<Value = Vec<Listener>> {
         Just(None),
         select(&V4[..]).prop_map(|a| Some(ip(a))),
         select(&V6[..]).prop_map(|a| Some(ip(a))),
+        select(&["0.0.0.0", "::"][..]).prop_map(|a| Some(ip(a))),
     ];
     prop::collection::vec(
         (addr, select(&PORTS[..]), select(&CLASSES[..])).prop_map(|(addr, port, class)| Listener {

@@ -16,8 +16,10 @@
 //! if tokens >= TOKEN { tokens -= TOKEN; pass } else { drop }
 //! ```
 //!
-//! Without a saturating multiply (BPF), `add = elapsed >= cap / rate ? cap : elapsed * rate`
-//! gives the same result. A new source starts with a full bucket.
+//! Without a saturating multiply (BPF), `add = elapsed > cap / rate ? cap : elapsed * rate`
+//! (integer division; note `>`, and `cap`, not `(cap / rate) * rate`, which falls short of
+//! `cap` when `rate` does not divide it) gives the same result. A new source starts with a
+//! full bucket, minus the SYN that brought it.
 //!
 //! ## The table bound
 //!
