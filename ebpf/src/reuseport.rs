@@ -18,12 +18,15 @@ use crate::maps::{MAP_RP_CONFIG, MAP_RP_SOCKS, MAX_CORES, REUSEPORT_PROGRAM, RpC
 /// one it uses itself), so a flow always lands on the same core. When that fails (an empty
 /// entry, a socket of another group) the kernel chooses as it would without the program.
 ///
-/// The program stays attached to the group after this value is dropped, until
-/// [`ReuseportSteering::detach`] or until every socket of the group is closed; closed
-/// sockets leave the array by themselves.
+/// Dropping this value empties the socket array: the program, still attached to the group
+/// until [`ReuseportSteering::detach`] or until every socket of the group is closed, then
+/// leaves every choice to the kernel, and the sockets are free to join another steering (a
+/// socket is in at most one socket array). Closed sockets leave the array by themselves.
 pub struct ReuseportSteering {
     ebpf: Ebpf,
     cores: u32,
+    /// Bit i: entry i holds a socket.
+    filled: u64,
 }
 
 impl fmt::Debug for ReuseportSteering {
@@ -48,7 +51,11 @@ impl ReuseportSteering {
         let ebpf = EbpfLoader::new()
             .load(crate::reuseport_object())
             .map_err(|e| EbpfError::bpf("load the SK_REUSEPORT object and create its maps", e))?;
-        let mut steering = Self { ebpf, cores: 0 };
+        let mut steering = Self {
+            ebpf,
+            cores: 0,
+            filled: 0,
+        };
         for (core, socket) in listeners.iter().enumerate() {
             steering.set_listener(core as u32, socket)?;
         }
@@ -72,7 +79,8 @@ impl ReuseportSteering {
         self.cores
     }
 
-    /// Puts `socket` in entry `core` (e.g. a core's new listener after a restart).
+    /// Puts `socket` in entry `core` (e.g. a core's new listener after a restart). A socket
+    /// can be in one entry of one socket array only (the kernel answers EBUSY otherwise).
     pub fn set_listener<S: AsFd>(&mut self, core: u32, socket: S) -> Result<(), EbpfError> {
         if core as usize >= MAX_CORES {
             return Err(EbpfError::ListenerCount {
@@ -90,11 +98,14 @@ impl ReuseportSteering {
             EbpfError::bpf(
                 format!(
                     "put the listener of core {core} in {MAP_RP_SOCKS} (it must be a \
-                     listening TCP socket bound with SO_REUSEPORT)"
+                     listening TCP socket bound with SO_REUSEPORT, and in no other live \
+                     steering)"
                 ),
                 e,
             )
-        })
+        })?;
+        self.filled |= 1 << core;
+        Ok(())
     }
 
     /// Spreads connections over entries `0..cores` (1 to [`MAX_CORES`]).
@@ -134,6 +145,21 @@ impl ReuseportSteering {
         program
             .try_into()
             .map_err(|e| EbpfError::bpf(format!("program {REUSEPORT_PROGRAM}"), e))
+    }
+}
+
+impl Drop for ReuseportSteering {
+    fn drop(&mut self) {
+        let Some(map) = self.ebpf.map_mut(MAP_RP_SOCKS) else {
+            return;
+        };
+        let Ok(mut socks) = ReusePortSockArray::<&mut MapData>::try_from(map) else {
+            return;
+        };
+        for core in (0..MAX_CORES as u32).filter(|c| self.filled & (1 << c) != 0) {
+            // best effort: a closed socket has left the array already
+            let _ = socks.clear_index(&core);
+        }
     }
 }
 

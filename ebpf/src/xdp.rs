@@ -3,7 +3,7 @@
 use std::collections::BTreeSet;
 use std::fmt;
 use std::io;
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsFd, AsRawFd};
 
 use aya::maps::lpm_trie::Key;
 use aya::maps::{Array, HashMap, LpmTrie, Map, MapData, PerCpuArray, XskMap};
@@ -445,9 +445,9 @@ impl XdpProgram {
     /// Puts the AF_XDP socket `socket` (bound to this interface and `queue`) in the XSKMAP:
     /// in redirect mode, MM1/MM4 frames received on `queue` go to it. Without a socket on a
     /// queue, its frames go to the kernel.
-    pub fn register_xsk(&mut self, queue: u32, socket: impl AsRawFd) -> Result<(), EbpfError> {
+    pub fn register_xsk(&mut self, queue: u32, socket: impl AsFd) -> Result<(), EbpfError> {
         let mut xsks = self.xsk_map(queue)?;
-        xsks.set(queue, socket.as_raw_fd(), 0).map_err(|e| {
+        xsks.set(queue, socket.as_fd().as_raw_fd(), 0).map_err(|e| {
             EbpfError::bpf(
                 format!("put the AF_XDP socket of queue {queue} in {MAP_XSKS}"),
                 e,
