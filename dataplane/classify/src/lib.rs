@@ -19,6 +19,28 @@
 //!
 //! No `unsafe`, no allocation per frame, and no panic on any input: every length from the
 //! wire is checked against the bytes present before it is used.
+//!
+//! ```
+//! use mmsc_classify::build::FrameBuilder;
+//! use mmsc_classify::{Action, Class, Classifier, Listener, Mode, Rules, TcpFlags};
+//!
+//! let rules = Rules {
+//!     listeners: vec![Listener { addr: None, port: 80, class: Class::Mm1 }],
+//!     syn_rate: 100,
+//!     syn_burst: 20,
+//!     mode: Mode::Redirect,
+//!     ..Rules::default()
+//! };
+//! assert!(rules.problems().is_empty());
+//! let mut classifier = Classifier::new(&rules);
+//! let syn = FrameBuilder::tcp("192.0.2.1".parse()?, 40000, "198.51.100.7".parse()?, 80)
+//!     .flags(TcpFlags::SYN)
+//!     .build();
+//! let verdict = classifier.classify(&syn, 0);
+//! assert_eq!((verdict.class, verdict.action), (Class::Mm1, Action::Redirect));
+//! assert_eq!(classifier.counters().packets[Class::Mm1.index()], 1);
+//! # Ok::<(), std::net::AddrParseError>(())
+//! ```
 
 #![forbid(unsafe_code)]
 #![cfg_attr(
