@@ -5,7 +5,8 @@ use std::env;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-const PROGRAMS: [&str; 2] = ["mmsc_xdp", "mmsc_reuseport"];
+// mmsc_test_rejected: only for a unit test (a program the verifier refuses).
+const PROGRAMS: [&str; 3] = ["mmsc_xdp", "mmsc_reuseport", "mmsc_test_rejected"];
 const HEADERS: [&str; 1] = ["mmsc_maps.h"];
 
 fn main() {

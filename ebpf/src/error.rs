@@ -118,8 +118,9 @@ impl EbpfError {
                 verifier_log,
             }) = e.downcast_ref::<aya::programs::ProgramError>()
             {
+                // the verifier refuses with EACCES or EINVAL; EPERM is a missing privilege
                 let code = io_error.raw_os_error();
-                if is_permission(code) {
+                if code == Some(1) {
                     return Self::Permission {
                         what,
                         source: io::Error::from_raw_os_error(code.unwrap_or(1)),

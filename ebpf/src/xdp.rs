@@ -495,3 +495,35 @@ impl XdpProgram {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn verifier_rejection_carries_the_end_of_the_log() {
+        if !rustix::process::geteuid().is_root() {
+            eprintln!("skipped: loading a BPF program needs root");
+            return;
+        }
+        let object = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/mmsc_test_rejected.o"));
+        let mut ebpf = EbpfLoader::new().load(object).expect("load the object");
+        let program = program_mut(&mut ebpf).expect("program");
+        let error = program.load().expect_err("the verifier refuses it");
+        match EbpfError::bpf(format!("load program {XDP_PROGRAM}"), error) {
+            EbpfError::Verifier {
+                program,
+                log_excerpt,
+                source,
+            } => {
+                assert_eq!(program, XDP_PROGRAM);
+                assert!(
+                    log_excerpt.contains("invalid access to packet"),
+                    "{log_excerpt}"
+                );
+                assert_eq!(source.raw_os_error(), Some(13), "EACCES from the verifier");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+}

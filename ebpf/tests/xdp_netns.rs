@@ -1310,3 +1310,103 @@ fn reuseport_rejects_bad_listener_sets() {
     let err = ReuseportSteering::attach(&[&plain]).expect_err("no SO_REUSEPORT");
     assert!(err.to_string().contains("core 0"), "{err}");
 }
+
+/// An AF_XDP socket bound to `queue` of `iface` (copy mode) with a UMEM but no buffers in
+/// its fill ring: what it is handed is counted and dropped by the kernel. Returns the
+/// socket and the UMEM memory (keep it alive as long as the socket).
+fn bare_xsk(iface: &str, queue: u32) -> (OwnedFd, Vec<u8>) {
+    use rustix::net::xdp::{SocketAddrXdp, SocketAddrXdpFlags, XdpUmemReg, XdpUmemRegFlags};
+    const PAGE: usize = 4096;
+    const CHUNKS: usize = 16;
+    let fd = rustix::net::socket_with(
+        AddressFamily::XDP,
+        SocketType::RAW,
+        SocketFlags::CLOEXEC,
+        None,
+    )
+    .expect("AF_XDP socket");
+    let umem = vec![0u8; (CHUNKS + 1) * PAGE];
+    let start = (umem.as_ptr() as usize).next_multiple_of(PAGE);
+    rustix::net::sockopt::set_xdp_umem_reg(
+        &fd,
+        XdpUmemReg {
+            addr: start as u64,
+            len: (CHUNKS * PAGE) as u64,
+            chunk_size: PAGE as u32,
+            headroom: 0,
+            flags: XdpUmemRegFlags::empty(),
+            tx_metadata_len: 0,
+        },
+    )
+    .expect("XDP_UMEM_REG");
+    rustix::net::sockopt::set_xdp_umem_fill_ring_size(&fd, 16).expect("fill ring");
+    rustix::net::sockopt::set_xdp_umem_completion_ring_size(&fd, 16).expect("completion ring");
+    rustix::net::sockopt::set_xdp_rx_ring_size(&fd, 16).expect("rx ring");
+    let probe = rustix::net::socket(AddressFamily::INET, SocketType::DGRAM, None).unwrap();
+    let ifindex = rustix::net::netdevice::name_to_index(&probe, iface).expect("ifindex");
+    let addr = SocketAddrXdp::new(SocketAddrXdpFlags::XDP_COPY, ifindex, queue);
+    rustix::net::bind(&fd, &addr).expect("bind the AF_XDP socket");
+    (fd, umem)
+}
+
+#[test]
+fn redirect_mode_hands_mm1_and_mm4_to_the_queue_socket() {
+    require_root!();
+    let lab = Lab::new(7);
+    let (ns_a, if_b) = (lab.ns_a.clone(), lab.if_b.clone());
+    let (a1, b4) = (IpAddr::V4(lab.v4(1)), IpAddr::V4(lab.v4(2)));
+    let rules = Rules {
+        listeners: vec![
+            Listener {
+                addr: None,
+                port: 8002,
+                class: Class::Mm1,
+            },
+            Listener {
+                addr: None,
+                port: 8080,
+                class: Class::Mm7,
+            },
+            Listener {
+                addr: None,
+                port: 25,
+                class: Class::Mm4,
+            },
+        ],
+        mm4_peers: vec![mmsc_classify::Prefix { addr: a1, len: 32 }],
+        mode: mmsc_classify::Mode::Redirect,
+        ..Rules::default()
+    };
+    in_netns(&lab.ns_b, move || {
+        let connect = move |port| {
+            in_netns(&ns_a, move || {
+                connect_once(a1, SocketAddr::new(b4, port), Duration::from_millis(700))
+            })
+        };
+        let mut program = XdpProgram::load(&if_b, &rules).expect("load in side b");
+        // no socket on queue 0 yet: the kernel gets everything
+        assert_eq!(connect(8002), Outcome::Refused);
+        assert_eq!(program.counters().unwrap().redirected, 0);
+
+        let (xsk, _umem) = bare_xsk(&if_b, 0);
+        program
+            .register_xsk(0, &xsk)
+            .expect("register the AF_XDP socket");
+        // MM1 and MM4 (from a peer) now go to the socket (which has no buffers: no
+        // answer); MM7 still passes
+        assert_eq!(connect(8002), Outcome::NoAnswer);
+        assert_eq!(connect(25), Outcome::NoAnswer);
+        assert_eq!(connect(8080), Outcome::Refused);
+        let counters = program.counters().unwrap();
+        assert!(counters.redirected >= 2, "{counters:?}");
+        assert_eq!(counters.dropped(), 0, "{counters:?}");
+        assert!(counters.class(Class::Mm4).packets >= 1, "{counters:?}");
+        let stats = rustix::net::sockopt::xdp_statistics(&xsk).expect("XDP_STATISTICS");
+        let reached = stats.rx_dropped + stats.rx_fill_ring_empty_descs.unwrap_or(0);
+        assert!(reached >= counters.redirected, "{stats:?} {counters:?}");
+
+        program.unregister_xsk(0).expect("unregister");
+        assert_eq!(connect(8002), Outcome::Refused);
+        program.detach().expect("detach");
+    });
+}
