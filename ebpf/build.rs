@@ -5,8 +5,14 @@ use std::env;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-// mmsc_test_rejected: only for a unit test (a program the verifier refuses).
-const PROGRAMS: [&str; 3] = ["mmsc_xdp", "mmsc_reuseport", "mmsc_test_rejected"];
+/// The programs mmsc loads, then two only for tests: one the verifier refuses, and another
+/// tool's XDP program.
+const PROGRAMS: [&str; 4] = [
+    "mmsc_xdp",
+    "mmsc_reuseport",
+    "test_rejected_xdp",
+    "test_foreign_xdp",
+];
 const HEADERS: [&str; 1] = ["mmsc_maps.h"];
 
 fn main() {

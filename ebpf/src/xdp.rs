@@ -506,7 +506,7 @@ mod tests {
             eprintln!("skipped: loading a BPF program needs root");
             return;
         }
-        let object = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/mmsc_test_rejected.o"));
+        let object = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/test_rejected_xdp.o"));
         let mut ebpf = EbpfLoader::new().load(object).expect("load the object");
         let program = program_mut(&mut ebpf).expect("program");
         let error = program.load().expect_err("the verifier refuses it");

@@ -1140,6 +1140,39 @@ fn stale_program_is_replaced_and_a_clean_exit_detaches() {
     assert_eq!(lines.last().map(String::as_str), Some("detached"));
     let link = lab.link_b();
     assert!(!link.contains("xdp"), "{link}");
+
+    // 5. another tool's program is left alone unless replace_foreign
+    let foreign = concat!(env!("OUT_DIR"), "/test_foreign_xdp.o");
+    sh(&[
+        "ip",
+        "-n",
+        &lab.ns_b,
+        "link",
+        "set",
+        "dev",
+        &lab.if_b,
+        "xdpgeneric",
+        "obj",
+        foreign,
+        "sec",
+        "xdp",
+    ]);
+    let other = lab.xdp_prog_id_b().expect("foreign program attached");
+    let err = Probe::start(&lab, &args)
+        .err()
+        .expect("foreign program kept");
+    assert!(err.contains("not an mmsc program"), "{err}");
+    assert_eq!(lab.xdp_prog_id_b(), Some(other));
+    let mut with_force = vec!["--replace-foreign"];
+    with_force.extend(args);
+    let probe = Probe::start(&lab, &with_force).expect("--replace-foreign replaces it");
+    assert_eq!(
+        probe.attached_field("replaced"),
+        format!("{other}:other_tool_xdp")
+    );
+    let (_, ok) = probe.finish();
+    assert!(ok);
+    assert!(!lab.link_b().contains("xdp"), "{}", lab.link_b());
 }
 
 #[test]
@@ -1207,6 +1240,9 @@ fn generic_mode_on_request_and_errors_name_what_failed() {
             .expect("unregister an empty queue");
         program.update_rules(&Rules::default()).expect("update");
         program.detach().expect("detach");
+        // dropping detaches as well
+        let program = XdpProgram::load(&if_b, &rules).expect("load again");
+        drop(program);
     });
     assert!(!lab.link_b().contains("xdp"), "{}", lab.link_b());
 }
