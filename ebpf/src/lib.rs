@@ -14,6 +14,25 @@
 //!
 //! Everything here needs root (or CAP_BPF + CAP_NET_ADMIN); errors say what failed
 //! ([`EbpfError`]).
+//!
+//! ```no_run
+//! use mmsc_classify::{Class, Listener, Rules};
+//! use mmsc_ebpf::XdpProgram;
+//!
+//! # fn main() -> Result<(), mmsc_ebpf::EbpfError> {
+//! let rules = Rules {
+//!     listeners: vec![Listener { addr: None, port: 8002, class: Class::Mm1 }],
+//!     ..Rules::default()
+//! };
+//! let mut xdp = XdpProgram::load("eth0", &rules)?; // driver mode, else generic
+//! println!("{} mode, program {}", xdp.mode().name(), xdp.program_id());
+//! let c = xdp.counters()?; // summed over CPUs
+//! println!("mm1 {} packets, {} dropped", c.class(Class::Mm1).packets, c.dropped());
+//! xdp.update_rules(&Rules::default())?; // new entries before removals: no gap
+//! xdp.detach()?; // or drop it
+//! # Ok(())
+//! # }
+//! ```
 
 mod error;
 mod maps;
