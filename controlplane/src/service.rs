@@ -190,7 +190,8 @@ struct Compaction {
 pub struct Service {
     settings: Settings,
     store: Store,
-    msgs: HashMap<String, Msg>,
+    /// Boxed: the table holds a pointer per message, so growing it moves little.
+    msgs: HashMap<String, Box<Msg>>,
     expiry: BinaryHeap<Reverse<(u64, String)>>,
     jobs: HashMap<PushKey, PushJob>,
     due: BinaryHeap<Reverse<(u64, u64, PushKey)>>,
@@ -335,7 +336,8 @@ impl Service {
                                 m.pdu_at = pdu_at;
                             }
                             None => {
-                                self.msgs.insert(id, Msg::new(rec, r.location, pdu_at));
+                                self.msgs
+                                    .insert(id, Box::new(Msg::new(rec, r.location, pdu_at)));
                             }
                         }
                     }
@@ -824,7 +826,7 @@ impl Service {
                     .filter_map(|(i, r)| r.msisdn.clone().map(|m| (i as u16, m)))
                     .collect();
                 let exp = msg.rec.expiry_at;
-                self.msgs.insert(id.clone(), *msg);
+                self.msgs.insert(id.clone(), msg);
                 for (i, m) in notify {
                     self.add_notify_job(&id, i, m, exp, now);
                 }

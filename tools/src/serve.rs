@@ -218,7 +218,7 @@ pub fn run(config: Option<PathBuf>) -> Result<()> {
     let (syncs, records) = store.counters();
     store.close();
     eprintln!(
-        "mmsc: stopped ({} accepted, {} refused, {} retrieved, {} pushed, {} stored; store: {records} records in {syncs} fdatasync)",
+        "mmsc: stopped ({} accepted, {} refused, {} retrieved, {} pushed, {} stored, {records} store records, {syncs} fdatasync)",
         stats.accepted, stats.refused, stats.retrieved, stats.pushed, stats.stored
     );
     Ok(())
