@@ -57,6 +57,8 @@ use read::{Reader, boolean, optional, parsed, string, uint};
 pub struct Config {
     /// `[mm1]`: the HTTP interface to handsets.
     pub mm1: Mm1,
+    /// `[mm4]`: the SMTP interface to other operators' MMSCs.
+    pub mm4: Mm4,
     /// `[subscribers]`: who is served here.
     pub subscribers: Subscribers,
     /// `[store]`: the embedded message store (MM2).
@@ -156,6 +158,27 @@ impl Mm1 {
     }
 }
 
+/// `[mm4]`: SMTP to and from other operators' MMSCs. The SMTP engine is not built yet; with
+/// a backend that classifies packets (`xdp`), the listener's port is already classified and
+/// only [`peers`](Mm4::peers) reach it.
+#[derive(Clone, Debug, PartialEq, Eq, Default, Serialize)]
+pub struct Mm4 {
+    /// Address and port of the MM4 SMTP listener; `None` (written `""`) turns MM4 off. A
+    /// fixed port, not the port of `mm1.listen`. Default `None`.
+    #[serde(serialize_with = "display_or_empty")]
+    pub listen: Option<SocketAddr>,
+    /// Prefixes of the peer MMSCs allowed to connect, no repeats, none of length 0 (that
+    /// would be an open relay). Default empty (no peer).
+    pub peers: Vec<Cidr>,
+}
+
+impl Mm4 {
+    /// Whether a client at `ip` is a configured peer MMSC.
+    pub fn is_peer(&self, ip: IpAddr) -> bool {
+        self.peers.iter().any(|c| c.contains(ip))
+    }
+}
+
 /// `[subscribers]`: the subscribers this MMSC serves.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Subscribers {
@@ -252,7 +275,7 @@ impl fmt::Display for PushMode {
     }
 }
 
-/// A name that is not one of a fixed set (a [`PushMode`] or [`Backend`]).
+/// A name that is not one of a fixed set (a [`PushMode`], [`Backend`] or [`XdpMode`]).
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("expected one of {}", quoted_list(self.expected))]
 pub struct UnknownName {
@@ -365,6 +388,13 @@ impl Backend {
     pub fn needs_address(self) -> bool {
         matches!(self, Backend::Afxdp | Backend::Dpdk)
     }
+
+    /// Whether packets pass a classifier (the XDP program, or its user-space twin) before
+    /// the TCP stack: what enforces [`Dataplane::syn_rate_per_source`] and drops MM4 packets
+    /// of non-peers early.
+    pub fn classifies(self) -> bool {
+        !matches!(self, Backend::Kernel)
+    }
 }
 
 impl FromStr for Backend {
@@ -389,8 +419,55 @@ impl fmt::Display for Backend {
     }
 }
 
+/// How the XDP program attaches to [`Dataplane::interface`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum XdpMode {
+    /// `"auto"`: the driver's native XDP, else generic mode. The default.
+    #[default]
+    Auto,
+    /// `"driver"`: native XDP only (the fast path); fails on a driver without it.
+    Driver,
+    /// `"generic"`: generic (skb) XDP only: works on any interface, no speed-up.
+    Generic,
+}
+
+impl XdpMode {
+    const NAMES: &[&str] = &["auto", "driver", "generic"];
+
+    /// The name used in the file.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            XdpMode::Auto => "auto",
+            XdpMode::Driver => "driver",
+            XdpMode::Generic => "generic",
+        }
+    }
+}
+
+impl FromStr for XdpMode {
+    type Err = UnknownName;
+
+    fn from_str(s: &str) -> Result<XdpMode, UnknownName> {
+        match s {
+            "auto" => Ok(XdpMode::Auto),
+            "driver" => Ok(XdpMode::Driver),
+            "generic" => Ok(XdpMode::Generic),
+            _ => Err(UnknownName {
+                expected: XdpMode::NAMES,
+            }),
+        }
+    }
+}
+
+impl fmt::Display for XdpMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// `[dataplane]`: packet I/O and the cores that run the protocol engines.
-#[derive(Clone, Debug, PartialEq, Eq, Default, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Dataplane {
     /// Packet I/O backend. Default [`Backend::Kernel`].
     pub backend: Backend,
@@ -405,6 +482,30 @@ pub struct Dataplane {
     pub address: Option<Cidr>,
     /// DPDK EAL arguments, for dpdk. Default empty.
     pub dpdk_args: Vec<String>,
+    /// How the XDP program attaches, for xdp and afxdp. Default [`XdpMode::Auto`].
+    pub xdp_mode: XdpMode,
+    /// New TCP connections (SYNs) to the MMSC's listeners allowed per second from one source
+    /// address, enforced by the packet classifier (not with backend kernel); 0 = no limit.
+    /// Default 0.
+    pub syn_rate_per_source: u32,
+    /// Burst of the per-source SYN limit (token bucket capacity), at least 1 when
+    /// `syn_rate_per_source` is set. Default 32.
+    pub syn_burst: u32,
+}
+
+impl Default for Dataplane {
+    fn default() -> Dataplane {
+        Dataplane {
+            backend: Backend::Kernel,
+            cores: Vec::new(),
+            interface: String::new(),
+            address: None,
+            dpdk_args: Vec::new(),
+            xdp_mode: XdpMode::Auto,
+            syn_rate_per_source: 0,
+            syn_burst: 32,
+        }
+    }
 }
 
 /// `[mmsc]`: the identity of this MMSC.
@@ -466,6 +567,7 @@ pub fn parse(text: &str) -> Result<Config, ConfigErrors> {
     let root = doc.get_ref();
     let config = Config {
         mm1: read_mm1(&mut reader, root),
+        mm4: read_mm4(&mut reader, root),
         subscribers: read_subscribers(&mut reader, root),
         store: read_store(&mut reader, root),
         push: read_push(&mut reader, root),
@@ -531,6 +633,7 @@ impl Config {
     fn findings(&self) -> Vec<Finding> {
         let mut out = Findings(Vec::new());
         self.mm1.check(&mut out);
+        self.mm4.check(&self.mm1, &mut out);
         self.subscribers.check(&mut out);
         self.store.check(&mut out);
         self.push.check(&mut out);
@@ -642,6 +745,53 @@ impl Mm1 {
                     self.max_expiry_secs, self.default_expiry_secs
                 ),
             );
+        }
+    }
+}
+
+/// Whether two listening addresses take the same connections (same port, and the same
+/// address or a wildcard that covers the other; `[::]` is dual-stack).
+fn listeners_overlap(a: SocketAddr, b: SocketAddr) -> bool {
+    let covers = |w: IpAddr, x: IpAddr| {
+        w == x || (w.is_unspecified() && (w.is_ipv6() || w.is_ipv4() == x.is_ipv4()))
+    };
+    a.port() == b.port() && (covers(a.ip(), b.ip()) || covers(b.ip(), a.ip()))
+}
+
+impl Mm4 {
+    fn check(&self, mm1: &Mm1, out: &mut Findings) {
+        if let Some(listen) = self.listen {
+            if listen.port() == 0 {
+                out.add(
+                    "mm4.listen",
+                    format!("{listen}: port 0 is not a port peers can be told; give a fixed one"),
+                );
+            } else if listeners_overlap(listen, mm1.listen) {
+                out.add_related(
+                    "mm4.listen",
+                    "mm1.listen",
+                    format!(
+                        "{listen} takes the connections of mm1.listen ({})",
+                        mm1.listen
+                    ),
+                );
+            }
+        }
+        for (i, c) in self.peers.iter().enumerate() {
+            if c.prefix_len() == 0 {
+                out.add(
+                    format!("mm4.peers[{i}]"),
+                    format!(
+                        "\"{c}\" admits every source as a peer MMSC (an open relay); list the \
+                         peers' prefixes"
+                    ),
+                );
+            } else if self.peers.iter().take(i).any(|e| e == c) {
+                out.add(
+                    format!("mm4.peers[{i}]"),
+                    format!("\"{c}\" is listed twice"),
+                );
+            }
         }
     }
 }
@@ -760,6 +910,26 @@ impl Dataplane {
                 out.add(format!("dataplane.dpdk_args[{i}]"), "must not be empty");
             }
         }
+        if self.syn_rate_per_source > 0 {
+            if !self.backend.classifies() {
+                out.add_related(
+                    "dataplane.syn_rate_per_source",
+                    "dataplane.backend",
+                    format!(
+                        "backend \"{}\" has no packet classifier to enforce it; use \"xdp\" \
+                         (or set 0)",
+                        self.backend
+                    ),
+                );
+            }
+            if self.syn_burst == 0 {
+                out.add_related(
+                    "dataplane.syn_burst",
+                    "dataplane.syn_rate_per_source",
+                    "must be at least 1 when dataplane.syn_rate_per_source is set",
+                );
+            }
+        }
     }
 }
 
@@ -833,6 +1003,17 @@ fn read_mm1(r: &mut Reader, root: &DeTable<'_>) -> Mm1 {
     mm1
 }
 
+fn read_mm4(r: &mut Reader, root: &DeTable<'_>) -> Mm4 {
+    let d = Mm4::default();
+    let mut s = r.section(root, "mm4");
+    let mm4 = Mm4 {
+        listen: s.get("listen", d.listen, |v| optional(SOCKET_ADDR, v)),
+        peers: s.list("peers", d.peers, |v| parsed(CIDR, v)),
+    };
+    s.finish();
+    mm4
+}
+
 fn read_subscribers(r: &mut Reader, root: &DeTable<'_>) -> Subscribers {
     let d = Subscribers::default();
     let mut s = r.section(root, "subscribers");
@@ -884,6 +1065,9 @@ fn read_dataplane(r: &mut Reader, root: &DeTable<'_>) -> Dataplane {
         interface: s.get("interface", d.interface, string),
         address: s.get("address", d.address, |v| optional(CIDR, v)),
         dpdk_args: s.list("dpdk_args", d.dpdk_args, string),
+        xdp_mode: s.get("xdp_mode", d.xdp_mode, |v| parsed("an XDP mode", v)),
+        syn_rate_per_source: s.get("syn_rate_per_source", d.syn_rate_per_source, uint),
+        syn_burst: s.get("syn_burst", d.syn_burst, uint),
     };
     s.finish();
     dataplane
@@ -1009,6 +1193,11 @@ mod tests {
         assert_eq!(c.dataplane.interface, "");
         assert_eq!(c.dataplane.address, None);
         assert!(c.dataplane.dpdk_args.is_empty());
+        assert_eq!(c.dataplane.xdp_mode, XdpMode::Auto);
+        assert_eq!(c.dataplane.syn_rate_per_source, 0);
+        assert_eq!(c.dataplane.syn_burst, 32);
+        assert_eq!(c.mm4.listen, None);
+        assert!(c.mm4.peers.is_empty());
         assert_eq!(c.mmsc.hostname, "mmsc.local");
         assert_eq!(c.admin.listen, Some("127.0.0.1:8515".parse().unwrap()));
         assert!(!c.admin.insecure_public_listen);
@@ -1021,7 +1210,8 @@ mod tests {
         assert_eq!(parse("# nothing\n\n").unwrap(), Config::default());
         assert_eq!("".parse::<Config>().unwrap(), Config::default());
         // Empty sections too.
-        let sections = "[mm1]\n[subscribers]\n[store]\n[push]\n[dataplane]\n[mmsc]\n[admin]\n";
+        let sections =
+            "[mm1]\n[mm4]\n[subscribers]\n[store]\n[push]\n[dataplane]\n[mmsc]\n[admin]\n";
         assert_eq!(parse(sections).unwrap(), Config::default());
     }
 
@@ -1081,6 +1271,14 @@ mod tests {
         c.dataplane.cores = vec![1, 3];
         c.dataplane.interface = "eth1".into();
         c.dataplane.address = Some("192.0.2.10/24".parse().unwrap());
+        c.dataplane.xdp_mode = XdpMode::Generic;
+        c.dataplane.syn_rate_per_source = 20;
+        c.dataplane.syn_burst = 40;
+        c.mm4.listen = Some("[::]:25".parse().unwrap());
+        c.mm4.peers = vec![
+            "192.0.2.0/24".parse().unwrap(),
+            "2001:db8:4::/48".parse().unwrap(),
+        ];
         c.admin.listen = Some("127.0.0.1:9090".parse().unwrap());
         assert_eq!(c.validate(), Ok(()));
         let text = toml::to_string(&c).unwrap();
@@ -1176,7 +1374,7 @@ cdr_path = "/var/cdr"
         assert!(
             at(&ps, "frobnicator")
                 .message
-                .contains("sections are mm1, subscribers")
+                .contains("sections are mm1, mm4, subscribers")
         );
         // A key written at the top level that belongs in a section.
         let ps = problems("listen = \"127.0.0.1:1\"\n");
@@ -1609,6 +1807,143 @@ dpdk_args = ["--no-huge", ""]
         for m in [PushMode::Log, PushMode::Pap, PushMode::Sendsms] {
             assert_eq!(m.to_string().parse::<PushMode>(), Ok(m));
         }
+    }
+
+    #[test]
+    fn mm4_listener_and_peers() {
+        let c =
+            parse("[mm4]\nlisten = \"10.0.0.2:25\"\npeers = [\"192.0.2.0/24\", \"2001:db8::7\"]\n")
+                .unwrap();
+        assert_eq!(c.mm4.listen, Some("10.0.0.2:25".parse().unwrap()));
+        assert!(c.mm4.is_peer(ip("192.0.2.200")));
+        assert!(c.mm4.is_peer(ip("::ffff:192.0.2.1")));
+        assert!(c.mm4.is_peer(ip("2001:db8::7")));
+        assert!(!c.mm4.is_peer(ip("2001:db8::8")));
+        assert!(!c.mm4.is_peer(ip("192.0.3.1")));
+        assert!(!Mm4::default().is_peer(ip("127.0.0.1")));
+        // An MM4 port that is MM1's (on an address both take), port 0, an open relay, a
+        // repeat, and a bad prefix: all at once, on their lines.
+        let text = r#"
+[mm1]
+listen = "0.0.0.0:8514"
+[mm4]
+listen = "10.0.0.2:8514"
+peers = ["192.0.2.0/24", "0.0.0.0/0", "192.0.2.0/24", "10.0.0.0/40"]
+"#;
+        let ps = problems(text);
+        let expect = [
+            (
+                "mm4.listen",
+                5,
+                "10.0.0.2:8514 takes the connections of mm1.listen (0.0.0.0:8514)",
+            ),
+            (
+                "mm4.peers[3]",
+                6,
+                "\"10.0.0.0/40\" is not a CIDR: prefix length 40 is more than 32",
+            ),
+        ];
+        for (path, line, message) in expect {
+            let p = at(&ps, path);
+            assert_eq!(
+                (p.line, p.message.as_str()),
+                (Some(line), message),
+                "{path}"
+            );
+        }
+        // With a bad element the list is unread (its default stands in): the rules on the
+        // list wait for a list that reads.
+        assert_eq!(ps.len(), expect.len(), "{ps:#?}");
+        let ps = problems(
+            "[mm4]\nlisten = \"[::]:0\"\npeers = [\"192.0.2.0/24\", \"::/0\", \"192.0.2.0/24\"]\n",
+        );
+        assert_eq!(
+            at(&ps, "mm4.listen").message,
+            "[::]:0: port 0 is not a port peers can be told; give a fixed one"
+        );
+        assert_eq!(
+            at(&ps, "mm4.peers[1]").message,
+            "\"::/0\" admits every source as a peer MMSC (an open relay); list the peers' prefixes"
+        );
+        assert_eq!(
+            at(&ps, "mm4.peers[2]").message,
+            "\"192.0.2.0/24\" is listed twice"
+        );
+        assert_eq!(at(&ps, "mm4.peers[2]").line, Some(3));
+        assert_eq!(ps.len(), 3, "{ps:#?}");
+        // [::] is dual-stack: it takes 127.0.0.1:8514 too. Other ports and addresses are fine.
+        let ps = problems("[mm4]\nlisten = \"[::]:8514\"\n");
+        assert_eq!(at(&ps, "mm4.listen").line, Some(2));
+        for ok in ["127.0.0.1:25", "127.0.0.2:8514", "[::1]:8514"] {
+            let c = parse(&format!("[mm4]\nlisten = \"{ok}\"\n"));
+            assert!(c.is_ok(), "{ok}: {c:?}");
+        }
+        let ps = problems("[mm1]\nlisten = \"[::]:8514\"\n[mm4]\nlisten = \"10.1.1.1:8514\"\n");
+        assert_eq!(at(&ps, "mm4.listen").line, Some(4));
+    }
+
+    #[test]
+    fn xdp_mode_and_syn_limit() {
+        let c = parse(
+            "[dataplane]\nbackend = \"xdp\"\ninterface = \"eth0\"\nxdp_mode = \"driver\"\nsyn_rate_per_source = 50\nsyn_burst = 100\n",
+        )
+        .unwrap();
+        assert_eq!(c.dataplane.xdp_mode, XdpMode::Driver);
+        assert_eq!(
+            (c.dataplane.syn_rate_per_source, c.dataplane.syn_burst),
+            (50, 100)
+        );
+        for m in [XdpMode::Auto, XdpMode::Driver, XdpMode::Generic] {
+            assert_eq!(m.to_string().parse::<XdpMode>(), Ok(m));
+        }
+        let text = r#"
+[dataplane]
+xdp_mode = "native"
+syn_rate_per_source = 10
+syn_burst = 0
+"#;
+        let ps = problems(text);
+        let expect = [
+            (
+                "dataplane.xdp_mode",
+                3,
+                "\"native\" is not an XDP mode: expected one of \"auto\", \"driver\", \"generic\"",
+            ),
+            (
+                "dataplane.syn_rate_per_source",
+                4,
+                "backend \"kernel\" has no packet classifier to enforce it; use \"xdp\" (or set 0)",
+            ),
+            (
+                "dataplane.syn_burst",
+                5,
+                "must be at least 1 when dataplane.syn_rate_per_source is set",
+            ),
+        ];
+        for (path, line, message) in expect {
+            let p = at(&ps, path);
+            assert_eq!(
+                (p.line, p.message.as_str()),
+                (Some(line), message),
+                "{path}"
+            );
+        }
+        assert_eq!(ps.len(), expect.len(), "{ps:#?}");
+        // The BPF maps hold 32-bit values.
+        let ps = problems("[dataplane]\nsyn_rate_per_source = 4294967296\nsyn_burst = -1\n");
+        assert_eq!(
+            at(&ps, "dataplane.syn_rate_per_source").message,
+            "4294967296 is too large"
+        );
+        assert_eq!(ps.len(), 2, "{ps:#?}");
+        // A burst with no rate is harmless; a rate with the xdp backend is what it is for.
+        assert!(parse("[dataplane]\nsyn_burst = 0\n").is_ok());
+        assert!(
+            parse(
+                "[dataplane]\nbackend = \"xdp\"\ninterface = \"eth0\"\nsyn_rate_per_source = 1\n"
+            )
+            .is_ok()
+        );
     }
 
     #[test]
