@@ -1,5 +1,7 @@
 //! The `kernel` backend: one mio reactor per dataplane core, each with its own SO_REUSEPORT
-//! listener (the kernel spreads connections over them), pinned to its CPU.
+//! listener (the kernel spreads connections over them, or an SK_REUSEPORT program does:
+//! [`reuseport_group`] creates the listeners up front for that, [`spawn_on`] runs a reactor
+//! on one of them), pinned to its CPU. The `xdp` backend runs these same reactors.
 //!
 //! A reactor reads straight into each connection's HTTP buffer, runs the MM1 front, pushes jobs
 //! to the control plane in one batch per poll round, and writes replies (scatter-gather, from
@@ -114,15 +116,42 @@ pub fn reuseport_listener(addr: SocketAddr) -> io::Result<std::net::TcpListener>
     Ok(s.into())
 }
 
-/// Start a reactor. `wake_control` is called after each batch of jobs is pushed.
+/// `count` SO_REUSEPORT listeners on `addr`, one per core, all in one reuseport group: with
+/// port 0, the first takes a free port and the others bind to that same port.
+pub fn reuseport_group(addr: SocketAddr, count: usize) -> io::Result<Vec<std::net::TcpListener>> {
+    let mut out = Vec::with_capacity(count);
+    let mut at = addr;
+    for _ in 0..count {
+        let l = reuseport_listener(at)?;
+        at = l.local_addr()?;
+        out.push(l);
+    }
+    Ok(out)
+}
+
+/// Start a reactor with a listener of its own on `cfg.listen`. `wake_control` is called
+/// after each batch of jobs is pushed.
 pub fn spawn(
     cfg: ReactorConfig,
     rings: CoreRings,
     wake_control: Arc<dyn Fn() + Send + Sync>,
 ) -> io::Result<Reactor> {
+    let listener = reuseport_listener(cfg.listen)?;
+    spawn_on(cfg, listener, rings, wake_control)
+}
+
+/// Start a reactor that accepts on `listener` (made non-blocking here), e.g. one of a
+/// [`reuseport_group`] steered by an SK_REUSEPORT program; `cfg.listen` is then only
+/// informative.
+pub fn spawn_on(
+    cfg: ReactorConfig,
+    std_listener: std::net::TcpListener,
+    rings: CoreRings,
+    wake_control: Arc<dyn Fn() + Send + Sync>,
+) -> io::Result<Reactor> {
+    std_listener.set_nonblocking(true)?;
     let poll = Poll::new()?;
     let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
-    let std_listener = reuseport_listener(cfg.listen)?;
     let local_addr = std_listener.local_addr()?;
     let mut listener = TcpListener::from_std(std_listener);
     poll.registry()
@@ -603,5 +632,27 @@ impl Core {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_group_shares_one_port() {
+        let group = reuseport_group(SocketAddr::from(([127, 0, 0, 1], 0)), 3).unwrap();
+        let port = group[0].local_addr().unwrap().port();
+        assert_ne!(port, 0);
+        for l in &group {
+            assert_eq!(l.local_addr().unwrap().port(), port);
+        }
+        // Every listener of the group takes connections.
+        let _c = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+        assert!(
+            reuseport_group(SocketAddr::from(([127, 0, 0, 1], port)), 0)
+                .unwrap()
+                .is_empty()
+        );
     }
 }
