@@ -1,0 +1,2 @@
+//! MM1 over a user-space TCP stack (work in progress).
+#![forbid(unsafe_code)]
