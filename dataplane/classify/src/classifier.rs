@@ -90,6 +90,33 @@ impl Counters {
     pub fn total_packets(&self) -> u64 {
         self.packets.iter().fold(0, |a, &b| a.wrapping_add(b))
     }
+
+    /// Frames dropped, all reasons together.
+    pub fn dropped(&self) -> u64 {
+        self.drops.iter().fold(0, |a, &b| a.wrapping_add(b))
+    }
+
+    /// The *slow path* total of the [rule set](crate#the-rule-set): frames of the reasons
+    /// for which [`Slow::is_slow_path`] holds (fragments, more than 2 VLAN tags, more than
+    /// 8 IPv6 extension headers). The XDP program's `slow_path` counts the same.
+    pub fn slow_path(&self) -> u64 {
+        self.slow_total(Slow::is_slow_path)
+    }
+
+    /// The *malformed* total of the [rule set](crate#the-rule-set): frames of the reasons
+    /// for which [`Slow::is_malformed`] holds (truncated, bad IP header, bad TCP header).
+    /// The XDP program's `malformed` counts the same.
+    pub fn malformed(&self) -> u64 {
+        self.slow_total(Slow::is_malformed)
+    }
+
+    fn slow_total(&self, which: fn(Slow) -> bool) -> u64 {
+        Slow::ALL
+            .into_iter()
+            .zip(self.slow)
+            .filter(|&(r, _)| which(r))
+            .fold(0, |a, (_, n)| a.wrapping_add(n))
+    }
 }
 
 fn bump(counters: &mut [u64], index: usize, by: u64) {
@@ -98,37 +125,67 @@ fn bump(counters: &mut [u64], index: usize, by: u64) {
     }
 }
 
-/// A listener's destination, compiled.
+/// An exact listener address.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Dest {
-    /// `addr: None`: any destination of either family.
-    Any,
-    /// `0.0.0.0`: any IPv4 destination.
-    AnyV4,
-    /// `::`: any IPv6 destination.
-    AnyV6,
+enum Exact {
     V4(u32),
     V6(u128),
 }
 
-impl Dest {
-    fn of_listener(addr: Option<IpAddr>) -> Dest {
-        match addr {
-            None => Dest::Any,
-            Some(IpAddr::V4(a)) if a.is_unspecified() => Dest::AnyV4,
-            Some(IpAddr::V6(a)) if a.is_unspecified() => Dest::AnyV6,
-            Some(IpAddr::V4(a)) => Dest::V4(a.to_bits()),
-            Some(IpAddr::V6(a)) => Dest::V6(a.to_bits()),
+/// The listeners compiled into the keys of the [rule set](crate#the-rule-set): exact
+/// (family, address, port) and wildcard (family, port), the first listener that gives a key
+/// keeping it, class `Other` left out. Exact keys are looked up first.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+struct ListenerTable {
+    exact: Vec<(u16, Exact, Class)>,
+    any_v4: Vec<(u16, Class)>,
+    any_v6: Vec<(u16, Class)>,
+}
+
+impl ListenerTable {
+    fn new(listeners: &[crate::Listener]) -> ListenerTable {
+        fn add<K: PartialEq>(table: &mut Vec<(u16, K, Class)>, port: u16, key: K, class: Class) {
+            if !table.iter().any(|(p, k, _)| *p == port && *k == key) {
+                table.push((port, key, class));
+            }
         }
+        fn add_any(table: &mut Vec<(u16, Class)>, port: u16, class: Class) {
+            if !table.iter().any(|&(p, _)| p == port) {
+                table.push((port, class));
+            }
+        }
+        let mut t = ListenerTable::default();
+        for l in listeners.iter().filter(|l| l.class != Class::Other) {
+            match l.addr {
+                None => {
+                    add_any(&mut t.any_v4, l.port, l.class);
+                    add_any(&mut t.any_v6, l.port, l.class);
+                }
+                Some(IpAddr::V4(a)) if a.is_unspecified() => {
+                    add_any(&mut t.any_v4, l.port, l.class)
+                }
+                Some(IpAddr::V6(a)) if a.is_unspecified() => {
+                    add_any(&mut t.any_v6, l.port, l.class)
+                }
+                Some(IpAddr::V4(a)) => add(&mut t.exact, l.port, Exact::V4(a.to_bits()), l.class),
+                Some(IpAddr::V6(a)) => add(&mut t.exact, l.port, Exact::V6(a.to_bits()), l.class),
+            }
+        }
+        t
     }
 
-    /// Whether a packet to `dst` (never `Any*`) matches this listener destination.
     #[inline(always)]
-    fn matches(self, dst: Dest) -> bool {
-        match (self, dst) {
-            (Dest::Any, _) | (Dest::AnyV4, Dest::V4(_)) | (Dest::AnyV6, Dest::V6(_)) => true,
-            (a, b) => a == b,
+    fn class_of(&self, dst: IpAddr, port: u16) -> Class {
+        let (key, any) = match dst {
+            IpAddr::V4(a) => (Exact::V4(a.to_bits()), &self.any_v4),
+            IpAddr::V6(a) => (Exact::V6(a.to_bits()), &self.any_v6),
+        };
+        if let Some(&(_, _, class)) = self.exact.iter().find(|&&(p, k, _)| p == port && k == key) {
+            return class;
         }
+        any.iter()
+            .find(|&&(p, _)| p == port)
+            .map_or(Class::Other, |&(_, c)| c)
     }
 }
 
@@ -179,18 +236,17 @@ impl PrefixSet {
 /// counters, and is not shared), then call [`classify`](Self::classify) for every received
 /// frame with the current time.
 ///
-/// The order of the decisions, for every frame:
+/// It implements the [rule set](crate#the-rule-set), in its order:
 ///
 /// 1. [`parse`]: a frame that is not a complete, well-formed TCP segment (ARP, UDP, ICMP,
 ///    fragments, truncated or malformed headers, ...) is [`Class::Other`] and
 ///    [`Action::Pass`], with the [`Slow`] reason in the verdict. Fragments are never
 ///    dropped: they go to the kernel, which reassembles them (so neither the MM4 ACL nor the
 ///    SYN limit applies to fragmented packets in the fast path).
-/// 2. The class: the first listener, in the order of [`Rules::listeners`], whose port is the
-///    TCP destination port and whose address is the destination address or a wildcard:
-///    `None` (either family), or the unspecified address `0.0.0.0` / `::` (any destination
-///    of that family, as a bind to it). An IPv4-mapped IPv6 destination is not its IPv4
-///    address. No listener: `Other`, `Pass`.
+/// 2. The class: the listener of the exact (address, port) of the destination, else the
+///    wildcard of its family (`None`, `0.0.0.0` / `::`); among listeners that give the same
+///    key, the first in [`Rules::listeners`]; listeners of class `Other` are ignored. An
+///    IPv4-mapped IPv6 destination is not its IPv4 address. No listener: `Other`, `Pass`.
 /// 3. The MM4 ACL: class `Mm4` and the source address in none of [`Rules::mm4_peers`] →
 ///    [`DropReason::NotPeer`]. An IPv4-mapped IPv6 address is an IPv6 address here.
 /// 4. The SYN rate limit, after the ACL (a refused peer takes no slot in the table): a
@@ -204,8 +260,7 @@ impl PrefixSet {
 /// action; drops per reason, slow-path frames per reason, redirects.
 #[derive(Clone, Debug)]
 pub struct Classifier {
-    /// Listeners in rule order: (port, destination, class).
-    listeners: Vec<(u16, Dest, Class)>,
+    listeners: ListenerTable,
     peers: PrefixSet,
     syn: Option<SynTable>,
     mode: Mode,
@@ -226,11 +281,7 @@ impl Classifier {
     /// Like [`new`](Self::new), with a SYN table for `sources` sources (rounded up to a power
     /// of two, see [`SynTable::new`]) and a hash `seed` (pass a random one in service).
     pub fn with_syn_table(rules: &Rules, sources: usize, seed: u64) -> Classifier {
-        let listeners = rules
-            .listeners
-            .iter()
-            .map(|l| (l.port, Dest::of_listener(l.addr), l.class))
-            .collect();
+        let listeners = ListenerTable::new(&rules.listeners);
         let syn = (rules.syn_rate > 0)
             .then(|| SynTable::new(sources, seed, rules.syn_rate, rules.syn_burst));
         Classifier {
@@ -292,17 +343,11 @@ impl Classifier {
         )
     }
 
-    /// The class of TCP traffic to `dst`:`port`: the first matching listener's, else
-    /// `Other`.
+    /// The class of TCP traffic to `dst`:`port`: the listener of the exact address, else of
+    /// the wildcard of its family, else `Other` (step 2 of the
+    /// [rule set](crate#the-rule-set)).
     pub fn class_of(&self, dst: IpAddr, port: u16) -> Class {
-        let dst = match dst {
-            IpAddr::V4(a) => Dest::V4(a.to_bits()),
-            IpAddr::V6(a) => Dest::V6(a.to_bits()),
-        };
-        self.listeners
-            .iter()
-            .find(|&&(p, d, _)| p == port && d.matches(dst))
-            .map_or(Class::Other, |&(_, _, c)| c)
+        self.listeners.class_of(dst, port)
     }
 
     /// Whether `src` is an allowed MM4 peer.
@@ -369,7 +414,7 @@ mod tests {
     }
 
     /// MM1 on port 80 everywhere, MM7 on 10.0.0.1:8080 and 2001:db8::7:8080, MM4 on 25
-    /// everywhere, MM3 on 10.0.0.3:25 (shadowed by the wildcard before it: never matches).
+    /// everywhere, MM3 on 10.0.0.3:25 (an exact address: it beats the wildcard before it).
     fn rules() -> Rules {
         Rules {
             listeners: vec![
@@ -456,12 +501,16 @@ mod tests {
             c.classify(&ack("203.0.113.9", "10.0.0.1", 81), 0),
             pass(Class::Other)
         );
-        // The first match wins: 10.0.0.3:25 is MM4 by the wildcard listed before MM3.
+        // An exact address beats the wildcard listed before it, for its address only ...
         assert_eq!(
             c.classify(&ack("192.0.2.5", "10.0.0.3", 25), 0),
+            pass(Class::Mm3)
+        );
+        assert_eq!(
+            c.classify(&ack("192.0.2.5", "10.0.0.4", 25), 0),
             pass(Class::Mm4)
         );
-        // In the other order, the specific one wins for its address only.
+        // ... and in the other order too.
         let mut r = rules();
         r.listeners.swap(3, 4);
         let mut c = Classifier::new(&r);
@@ -502,6 +551,124 @@ mod tests {
         // The source port does not matter.
         let f = FrameBuilder::tcp(ip("203.0.113.9"), 80, ip("10.0.0.1"), 9999).build();
         assert_eq!(c.classify(&f, 0), pass(Class::Other));
+    }
+
+    #[test]
+    fn listener_precedence_exact_then_wildcard_then_first() {
+        let c = |listeners: Vec<Listener>| {
+            Classifier::new(&Rules {
+                listeners,
+                ..Rules::default()
+            })
+        };
+        // Duplicates: the first wins, for exact keys and for wildcards alike.
+        let k = c(vec![
+            listener(Some("10.0.0.1"), 80, Class::Mm7),
+            listener(Some("10.0.0.1"), 80, Class::Mm3),
+            listener(Some("0.0.0.0"), 80, Class::Mm1),
+            listener(None, 80, Class::Mm4),
+        ]);
+        assert_eq!(k.class_of(ip("10.0.0.1"), 80), Class::Mm7);
+        assert_eq!(k.class_of(ip("10.0.0.2"), 80), Class::Mm1);
+        // `None` gave the IPv6 wildcard: 0.0.0.0 only took the IPv4 one.
+        assert_eq!(k.class_of(ip("2001:db8::1"), 80), Class::Mm4);
+        // The exact address wins from after both wildcards.
+        let k = c(vec![
+            listener(None, 80, Class::Mm1),
+            listener(Some("::"), 80, Class::Mm4),
+            listener(Some("2001:db8::1"), 80, Class::Mm7),
+        ]);
+        assert_eq!(k.class_of(ip("2001:db8::1"), 80), Class::Mm7);
+        assert_eq!(k.class_of(ip("2001:db8::2"), 80), Class::Mm1);
+        assert_eq!(k.class_of(ip("10.0.0.1"), 80), Class::Mm1);
+        // Class Other listeners are ignored: they take no key from a later listener.
+        let k = c(vec![
+            listener(Some("10.0.0.1"), 22, Class::Other),
+            listener(None, 22, Class::Other),
+            listener(Some("10.0.0.1"), 22, Class::Mm3),
+            listener(None, 22, Class::Mm7),
+        ]);
+        assert_eq!(k.class_of(ip("10.0.0.1"), 22), Class::Mm3);
+        assert_eq!(k.class_of(ip("10.0.0.2"), 22), Class::Mm7);
+        assert_eq!(k.class_of(ip("2001:db8::2"), 22), Class::Mm7);
+    }
+
+    #[test]
+    fn ipv4_mapped_addresses_are_ipv6() {
+        let mut r = Rules {
+            listeners: vec![
+                listener(Some("10.0.0.1"), 443, Class::Mm7),
+                listener(Some("::ffff:10.0.0.1"), 443, Class::Mm1),
+                listener(Some("0.0.0.0"), 25, Class::Mm4),
+            ],
+            mm4_peers: vec![prefix("192.0.2.0/24"), prefix("::ffff:198.51.100.0/120")],
+            syn_rate: 1,
+            syn_burst: 1,
+            mode: Mode::Pass,
+        };
+        let mut c = Classifier::new(&r);
+        assert_eq!(
+            c.classify(&ack("203.0.113.9", "10.0.0.1", 443), 0).class,
+            Class::Mm7
+        );
+        assert_eq!(
+            c.classify(&ack("2001:db8::9", "::ffff:10.0.0.1", 443), 0)
+                .class,
+            Class::Mm1
+        );
+        // The IPv4 wildcard does not cover a mapped destination.
+        assert_eq!(
+            c.classify(&ack("::ffff:192.0.2.1", "::ffff:10.0.0.1", 25), 0)
+                .class,
+            Class::Other
+        );
+        // A mapped source is checked against the IPv6 prefixes.
+        assert!(c.is_mm4_peer(ip("192.0.2.1")));
+        assert!(!c.is_mm4_peer(ip("::ffff:192.0.2.1")));
+        assert!(c.is_mm4_peer(ip("::ffff:198.51.100.7")));
+        assert!(!c.is_mm4_peer(ip("198.51.100.7")));
+        // 10.0.0.1 and ::ffff:10.0.0.1 have a SYN bucket each.
+        r.listeners.push(listener(None, 80, Class::Mm1));
+        let mut c = Classifier::new(&r);
+        for src in ["203.0.113.9", "::ffff:203.0.113.9"] {
+            let dst = if src.contains(':') {
+                "2001:db8::1"
+            } else {
+                "10.0.0.1"
+            };
+            assert_eq!(c.classify(&syn(src, dst, 80), 0).action, Action::Pass);
+            assert_eq!(
+                c.classify(&syn(src, dst, 80), 0).action,
+                Action::Drop(DropReason::SynRate)
+            );
+        }
+        assert_eq!(c.syn_table().map(SynTable::len), Some(2));
+    }
+
+    #[test]
+    fn counter_totals() {
+        let mut c = Classifier::new(&rules());
+        let frag = FrameBuilder::tcp(ip("203.0.113.9"), 1, ip("10.0.0.1"), 80)
+            .fragment(0, true)
+            .build();
+        let three_tags = FrameBuilder::tcp(ip("203.0.113.9"), 1, ip("10.0.0.1"), 80)
+            .vlan(ETH_P_8021Q, 1)
+            .vlan(ETH_P_8021Q, 2)
+            .vlan(ETH_P_8021Q, 3)
+            .build();
+        let ok = ack("203.0.113.9", "10.0.0.1", 80);
+        for f in [&frag, &three_tags, &ok[..20], &ok[..40], &ok] {
+            c.classify(f, 0);
+        }
+        c.classify(&ack("198.51.100.1", "10.0.0.1", 25), 0);
+        let arp = arp_request([2, 0, 0, 0, 0, 9], [10, 0, 0, 9], [10, 0, 0, 1]);
+        c.classify(&arp, 0);
+        let k = c.counters();
+        assert_eq!(k.slow_path(), 2);
+        assert_eq!(k.malformed(), 2);
+        assert_eq!(k.slow[Slow::NotIp.index()], 1);
+        assert_eq!(k.dropped(), 1);
+        assert_eq!(k.total_packets(), 7);
     }
 
     #[test]

@@ -4,21 +4,87 @@
 //!
 //! The XDP program in `ebpf/` makes the same decisions in the kernel; this crate is the
 //! user-space twin (for the `afxdp` and `dpdk` backends, and as the reference the BPF side is
-//! tested against). The rules below are the contract both sides implement.
+//! tested against). The rule set below is the contract both sides implement.
 //!
 //! - [`headers`]: zerocopy views of the Ethernet, VLAN, IPv4, IPv6, IPv6 extension and TCP
 //!   headers.
 //! - [`parse()`]: a frame down to its TCP header, as a [`Flow`], or the [`Slow`] reason it is
 //!   not one (not IP, not TCP, a fragment, truncated, malformed).
 //! - [`Classifier`]: [`Rules`] compiled; [`Classifier::classify`] gives the [`Verdict`] on a
-//!   frame (its [`Class`] and [`Action`]) and counts it. The order of the checks is on
-//!   [`Classifier`]: parse, listener, MM4 ACL, SYN rate limit, mode.
+//!   frame (its [`Class`] and [`Action`]) and counts it.
 //! - [`syn`]: the per-source SYN token bucket (integer nanosecond arithmetic) and its
 //!   bounded table.
 //! - [`build`]: a frame builder for tests and benchmarks.
 //!
 //! No `unsafe`, no allocation per frame, and no panic on any input: every length from the
 //! wire is checked against the bytes present before it is used.
+//!
+//! # The rule set
+//!
+//! Written once, here; [`Classifier`] and the XDP program (`ebpf/bpf/mmsc_xdp.c`, whose
+//! header points here) implement it exactly, and `ebpf/tests/xdp_netns.rs` feeds both the
+//! same frames and compares their counters frame by frame. For every frame, in this order:
+//!
+//! 1. **Parse** ([`parse()`]). The first check that fails gives the frame's [`Slow`] reason;
+//!    such a frame is class [`Other`](Class::Other), passed to the kernel, never dropped.
+//!    - Ethernet: 14 octets, else `Truncated`. While the EtherType is 0x8100 or 0x88A8, a
+//!      VLAN tag: a third one is `TooManyVlans` (whatever follows), a tag cut short
+//!      `Truncated`. Then 0x0800 (IPv4) or 0x86DD (IPv6), else `NotIp`.
+//!    - IPv4: 20 octets, else `Truncated`; version 4, IHL ≥ 5 and total length ≥ IHL × 4,
+//!      else `BadIpHeader`; the total length within the frame, else `Truncated`; MF or a
+//!      fragment offset: `Fragment`; protocol not TCP: `NotTcp`.
+//!    - IPv6: 40 octets, else `Truncated`; version 6, else `BadIpHeader`; 40 + payload
+//!      length within the frame, else `Truncated`. Then the next headers: Hop-by-Hop (0),
+//!      Routing (43), Destination Options (60) are skipped by their length, which must lie
+//!      within the packet (else `Truncated`), at most [`MAX_IPV6_EXT_HEADERS`] of them (a
+//!      ninth: `TooManyExtHeaders`); Fragment (44): `Fragment`; TCP ends the walk; anything
+//!      else: `NotTcp`.
+//!    - TCP, within the IP packet (octets after its length field's end are Ethernet
+//!      padding): 20 octets, else `Truncated`; data offset ≥ 5 and the header with its
+//!      options within the packet, else `BadTcpHeader`.
+//! 2. **Listener.** Each [`Listener`] (except those of class `Other`, which are ignored)
+//!    gives keys: an exact (family, address, port), or a wildcard (family, port) for the
+//!    unspecified address `0.0.0.0` / `::` (its family) or for `addr: None` (both
+//!    families). When several listeners give the same key, the first in
+//!    [`Rules::listeners`] has it. A packet takes the class of the exact key of its
+//!    destination, else of the wildcard key of its family, else `Other` (passed): an exact
+//!    address beats a wildcard whatever the order, as with the kernel's binds. IPv4 and IPv6
+//!    are separate families: an IPv4-mapped IPv6 address (`::ffff:a.b.c.d`) is an IPv6
+//!    address, matched by IPv6 listeners only.
+//! 3. **MM4 ACL.** Class `Mm4` and a source in none of [`Rules::mm4_peers`] of its own
+//!    family (an IPv4-mapped source is checked against the IPv6 prefixes):
+//!    [`DropReason::NotPeer`]. Prefix host bits are ignored; a prefix longer than its
+//!    family matches nothing (the XDP loader refuses it).
+//! 4. **SYN rate limit**, after the ACL (a refused peer takes no bucket): a connection
+//!    request (SYN set, ACK clear) of any listener class, when [`Rules::syn_rate`] > 0,
+//!    takes a token from the bucket of its (family, source address) — `192.0.2.1` and
+//!    `::ffff:192.0.2.1` have separate buckets. A bucket holds `max(syn_burst, 1)` tokens
+//!    (a `syn_burst` of 0 counts as 1), refills at `syn_rate` tokens/s with the exact
+//!    integer arithmetic of [`syn`], and starts full for a new source. No token:
+//!    [`DropReason::SynRate`].
+//! 5. **Mode.** [`Mode::Redirect`]: `Mm1` and `Mm4` frames that are not dropped go to the
+//!    AF_XDP socket of the receiving queue; everything else, and everything in
+//!    [`Mode::Pass`], is passed.
+//! 6. **Counters.** Every frame counts once in its class (packets, and bytes = the frame
+//!    length without FCS), dropped and slow-path ones included; drops per [`DropReason`];
+//!    slow-path frames per [`Slow`] reason; redirects. The XDP program's `mmsc_stats` map
+//!    has the same counters at fixed indices: `0 + DropReason` (0 `not_peer`, 1
+//!    `syn_rate`; 2 and 3 kept for new drop reasons), 4 `redirected`, 5
+//!    `redirect_no_socket`, `8 + Slow` (8 `not_ip` ... 15 `bad_tcp_header`). Two totals are
+//!    derived on both sides ([`Counters::slow_path`], [`Counters::malformed`]):
+//!    *slow path* = `Fragment` + `TooManyVlans` + `TooManyExtHeaders` (well-formed, but
+//!    deeper than the fast path looks: the kernel handles them) and *malformed* =
+//!    `Truncated` + `BadIpHeader` + `BadTcpHeader`; `NotIp` and `NotTcp` are in neither.
+//!    A redirect the XDP program makes to a queue without an AF_XDP socket passes the frame
+//!    and counts `redirect_no_socket` instead of `redirected`: this classifier's
+//!    `redirected` is the XDP program's `redirected + redirect_no_socket`.
+//!
+//! Where the two may still differ, by construction: the SYN table (here a set-associative
+//! table with LRU eviction per set, there a BPF LRU hash of 65 536 sources: they differ
+//! only when more sources are active than the table holds, and an evicted source comes
+//! back with a full bucket); the clock (here the caller's `now_ns`, there
+//! `bpf_ktime_get_ns`); and SYNs of one source handled at the same instant on two CPUs,
+//! which may both take its last token in the kernel.
 //!
 //! ```
 //! use mmsc_classify::build::FrameBuilder;
@@ -109,7 +175,8 @@ impl Class {
 
 /// A TCP listener of the MMSC: packets to `addr`:`port` (any local address when `addr` is
 /// `None`) belong to `class`. The unspecified address (`0.0.0.0`, `::`) matches any
-/// destination of its family, as a bind to it does.
+/// destination of its family, as a bind to it does; an exact address beats a wildcard (see
+/// the [rule set](crate#the-rule-set)).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Listener {
     /// The listener's address; `None` matches any destination address (a wildcard bind).
@@ -169,18 +236,18 @@ pub enum RulesProblem {
     },
     /// `syn_rate` > 0 with `syn_burst` 0; the classifier uses a burst of 1.
     SynBurstZero,
-    /// Listener `index` never matches: listener `by`, before it, has the same port and the
-    /// same address or a wildcard that covers it. (The XDP program's maps give an exact
-    /// address precedence over a wildcard, where this classifier takes the first listener
-    /// that matches: they agree exactly when no listener is shadowed.)
+    /// Listener `index` never matches: listener `by`, before it, gives the same keys (the
+    /// same port, and the same exact address, or the same wildcard; `None` is shadowed
+    /// once both `0.0.0.0` and `::` were given, `by` being the later of the two). An exact
+    /// address after a wildcard is not shadowed: it beats the wildcard.
     ListenerShadowed {
         /// Index in [`Rules::listeners`] of the listener that never matches.
         index: usize,
         /// Index of the earlier listener that takes its packets.
         by: usize,
     },
-    /// Listener `index` has class `Other`, which means "not a listener": its packets are
-    /// treated as if it did not exist.
+    /// Listener `index` has class `Other`, which means "not a listener": it is ignored, on
+    /// both sides, as if it were not in the list.
     ListenerClassOther {
         /// Index in [`Rules::listeners`].
         index: usize,
@@ -217,31 +284,32 @@ impl Rules {
         for (index, l) in self.listeners.iter().enumerate() {
             if l.class == Class::Other {
                 out.push(RulesProblem::ListenerClassOther { index });
+                continue;
             }
-            let covers = |e: &Listener| match (e.addr, l.addr) {
-                (None, _) => true,
-                (Some(a), Some(b)) => a == b || (a.is_unspecified() && a.is_ipv4() == b.is_ipv4()),
-                (Some(_), None) => false,
-            };
-            let earlier = |f: &dyn Fn(&Listener) -> bool| {
+            // Only listeners that take part (not class Other) can shadow.
+            let earlier = |f: &dyn Fn(Option<IpAddr>) -> bool| {
                 self.listeners
                     .iter()
                     .take(index)
-                    .position(|e| e.port == l.port && f(e))
+                    .position(|e| e.class != Class::Other && e.port == l.port && f(e.addr))
             };
-            let unspecified = |v4: bool| {
-                earlier(&|e: &Listener| {
-                    e.addr
-                        .is_some_and(|a| a.is_unspecified() && a.is_ipv4() == v4)
-                })
+            let wildcard = |a: Option<IpAddr>, v4: bool| {
+                a.is_none_or(|a| a.is_unspecified() && a.is_ipv4() == v4)
             };
-            // `None` is also covered by `0.0.0.0` and `::` together.
-            let shadow = earlier(&covers).or_else(|| {
-                match (l.addr, unspecified(true), unspecified(false)) {
-                    (None, Some(a), Some(b)) => Some(a.max(b)),
+            let shadow = match l.addr {
+                // An exact address: only the same exact address takes its key.
+                Some(a) if !a.is_unspecified() => earlier(&|e| e == Some(a)),
+                // A family wildcard: `None` or the same unspecified address before it.
+                Some(a) => earlier(&|e| wildcard(e, a.is_ipv4())),
+                // Both wildcards: shadowed once both are taken.
+                None => match (
+                    earlier(&|e| wildcard(e, true)),
+                    earlier(&|e| wildcard(e, false)),
+                ) {
+                    (Some(a), Some(b)) => Some(a.max(b)),
                     _ => None,
-                }
-            });
+                },
+            };
             if let Some(by) = shadow {
                 out.push(RulesProblem::ListenerShadowed { index, by });
             }
@@ -291,6 +359,11 @@ mod tests {
                 l(Some("::"), 8080, Class::Mm7),
                 l(Some("10.0.0.1"), 8080, Class::Mm1),
                 l(None, 8080, Class::Mm1),
+                l(None, 7000, Class::Mm1),
+                l(Some("::"), 7000, Class::Mm7),
+                // Not shadowed: class Other listeners are ignored.
+                l(Some("10.0.0.1"), 22, Class::Other),
+                l(Some("10.0.0.1"), 22, Class::Mm1),
             ],
             mm4_peers: vec![
                 Prefix {
@@ -314,11 +387,13 @@ mod tests {
         assert_eq!(
             p,
             vec![
-                RulesProblem::ListenerShadowed { index: 1, by: 0 },
+                // 1 (10.0.0.1:80 after *:80) and 8 (10.0.0.1:8080 after 0.0.0.0:8080) are
+                // not shadowed: an exact address beats a wildcard.
                 RulesProblem::ListenerShadowed { index: 4, by: 2 },
                 RulesProblem::ListenerClassOther { index: 5 },
-                RulesProblem::ListenerShadowed { index: 8, by: 6 },
                 RulesProblem::ListenerShadowed { index: 9, by: 7 },
+                RulesProblem::ListenerShadowed { index: 11, by: 10 },
+                RulesProblem::ListenerClassOther { index: 12 },
                 RulesProblem::PrefixTooLong {
                     index: 0,
                     prefix: rules.mm4_peers[0]

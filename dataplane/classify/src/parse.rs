@@ -170,6 +170,27 @@ impl Slow {
         self as usize
     }
 
+    /// Whether the reason counts in the *malformed* total of the
+    /// [rule set](crate#the-rule-set): a header cut short or impossible (`Truncated`,
+    /// `BadIpHeader`, `BadTcpHeader`).
+    pub fn is_malformed(self) -> bool {
+        matches!(
+            self,
+            Slow::Truncated | Slow::BadIpHeader | Slow::BadTcpHeader
+        )
+    }
+
+    /// Whether the reason counts in the *slow path* total of the
+    /// [rule set](crate#the-rule-set): well-formed, but deeper than the fast path looks
+    /// (`Fragment`, `TooManyVlans`, `TooManyExtHeaders`). `NotIp` and `NotTcp` are in
+    /// neither total.
+    pub fn is_slow_path(self) -> bool {
+        matches!(
+            self,
+            Slow::Fragment | Slow::TooManyVlans | Slow::TooManyExtHeaders
+        )
+    }
+
     /// The name used in status output and metrics.
     pub fn name(self) -> &'static str {
         match self {
@@ -199,7 +220,8 @@ fn view<T: FromBytes + zerocopy::KnownLayout + zerocopy::Immutable>(
     T::ref_from_prefix(bytes).map_err(|_| Slow::Truncated)
 }
 
-/// Parse an Ethernet frame (without FCS) down to its TCP header.
+/// Parse an Ethernet frame (without FCS) down to its TCP header: step 1 of the
+/// [rule set](crate#the-rule-set), which the XDP program implements too.
 ///
 /// The order of the checks, which decides the reason when several apply:
 /// 1. Ethernet header, then while the EtherType is 0x8100 or 0x88A8 a VLAN tag (at most
@@ -688,8 +710,72 @@ mod tests {
             assert_eq!(r.index(), i);
             assert!(!r.name().is_empty());
             assert_eq!(r.to_string(), r.name());
+            // At most one total.
+            assert!(!(r.is_malformed() && r.is_slow_path()), "{r}");
         }
         assert_eq!(Slow::ALL.len(), Slow::COUNT);
+        let malformed: Vec<Slow> = Slow::ALL.into_iter().filter(|r| r.is_malformed()).collect();
+        assert_eq!(
+            malformed,
+            [Slow::Truncated, Slow::BadIpHeader, Slow::BadTcpHeader]
+        );
+        let slow: Vec<Slow> = Slow::ALL.into_iter().filter(|r| r.is_slow_path()).collect();
+        assert_eq!(
+            slow,
+            [Slow::TooManyVlans, Slow::Fragment, Slow::TooManyExtHeaders]
+        );
+    }
+
+    #[test]
+    fn a_third_vlan_tag_is_too_many_even_when_cut_short() {
+        // The count is checked before the tag is read (the XDP program does the same).
+        let f = syn_v4().vlan(ETH_P_8021Q, 1).vlan(ETH_P_8021Q, 2).build();
+        let mut g = f[..22].to_vec();
+        g[20..22].copy_from_slice(&ETH_P_8021Q.to_be_bytes());
+        assert_eq!(parse(&g), Err(Slow::TooManyVlans));
+        // Two tags, the second cut short.
+        assert_eq!(parse(&f[..20]), Err(Slow::Truncated));
+    }
+
+    #[test]
+    fn ipv4_checks_in_order() {
+        // A fragment with an impossible total length is a bad header, not a fragment.
+        let f = syn_v4().payload_len(10).fragment(1, true).build();
+        let mut g = f.clone();
+        g[16..18].copy_from_slice(&10u16.to_be_bytes());
+        assert_eq!(parse(&g), Err(Slow::BadIpHeader));
+        // A fragment longer than the frame is truncated.
+        let mut g = f.clone();
+        g[16..18].copy_from_slice(&100u16.to_be_bytes());
+        assert_eq!(parse(&g), Err(Slow::Truncated));
+        assert_eq!(parse(&f), Err(Slow::Fragment));
+        // A UDP packet cut short is truncated before it is not TCP.
+        let udp = syn_v4()
+            .l4(L4::Udp {
+                src_port: 1,
+                dst_port: 2,
+            })
+            .payload_len(10)
+            .build();
+        assert_eq!(parse(&udp[..udp.len() - 1]), Err(Slow::Truncated));
+        assert_eq!(parse(&udp), Err(Slow::NotTcp));
+    }
+
+    #[test]
+    fn ipv6_fragment_after_eight_extension_headers_is_a_fragment() {
+        let mut b = data_v6();
+        for _ in 0..MAX_IPV6_EXT_HEADERS {
+            b = b.ipv6_ext(IPPROTO_DSTOPTS, 0);
+        }
+        assert_eq!(
+            parse(&b.clone().fragment(0, false).build()),
+            Err(Slow::Fragment)
+        );
+        let udp = b.l4(L4::Udp {
+            src_port: 1,
+            dst_port: 2,
+        });
+        assert_eq!(parse(&udp.build()), Err(Slow::NotTcp));
     }
 
     #[test]

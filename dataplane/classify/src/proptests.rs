@@ -13,9 +13,9 @@ use crate::{
 };
 
 const V4: [&str; 2] = ["10.0.0.1", "10.0.0.2"];
-const V6: [&str; 2] = ["2001:db8::1", "2001:db8::2"];
+const V6: [&str; 3] = ["2001:db8::1", "2001:db8::2", "::ffff:10.0.0.1"];
 const PORTS: [u16; 4] = [80, 25, 8080, 9000];
-const CLASSES: [Class; 4] = [Class::Mm1, Class::Mm4, Class::Mm7, Class::Mm3];
+const CLASSES: [Class; 5] = [Class::Mm1, Class::Mm4, Class::Mm7, Class::Mm3, Class::Other];
 
 fn ip(s: &str) -> IpAddr {
     s.parse().unwrap()
@@ -66,13 +66,19 @@ fn strict_rules() -> Rules {
     }
 }
 
-/// The reference: the first listener on the port whose address is the destination or a
-/// wildcard (`None`, or the unspecified address of the destination's family).
+/// The reference (the rule set's step 2, written plainly): among the listeners on the port
+/// that are not of class Other, the first whose address is the destination; else the first
+/// that is a wildcard of the destination's family (`None`, or its unspecified address).
 fn reference_class(listeners: &[Listener], dst: IpAddr, port: u16) -> Class {
-    let covers = |a: IpAddr| a == dst || (a.is_unspecified() && a.is_ipv4() == dst.is_ipv4());
-    listeners
-        .iter()
-        .find(|l| l.port == port && l.addr.is_none_or(covers))
+    let on_port = || {
+        listeners
+            .iter()
+            .filter(move |l| l.port == port && l.class != Class::Other)
+    };
+    let wildcard = |a: IpAddr| a.is_unspecified() && a.is_ipv4() == dst.is_ipv4();
+    on_port()
+        .find(|l| l.addr == Some(dst) && !dst.is_unspecified())
+        .or_else(|| on_port().find(|l| l.addr.is_none_or(wildcard)))
         .map_or(Class::Other, |l| l.class)
 }
 
