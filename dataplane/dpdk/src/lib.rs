@@ -1,0 +1,1 @@
+//! Safe wrappers over DPDK for the dpdk backend (work in progress).
