@@ -16,13 +16,33 @@
 #define MMSC_CLASS_MM3 4
 #define MMSC_CLASS_COUNT 5
 
-/* Indices of mmsc_stats. */
-#define MMSC_STAT_NOT_PEER 0   /* MM4 packet from a source outside the peer prefixes: dropped */
-#define MMSC_STAT_SYN_RATE 1   /* SYN beyond the per-source token bucket: dropped */
-#define MMSC_STAT_SLOW_PATH 2  /* IPv4/IPv6 fragment: passed to the kernel unclassified */
-#define MMSC_STAT_MALFORMED 3  /* truncated or invalid header: passed to the kernel */
-#define MMSC_STAT_REDIRECTED 4 /* handed to an AF_XDP socket */
-#define MMSC_STAT_COUNT 8
+/*
+ * Indices of mmsc_stats: the counters of mmsc_classify::Counters at fixed places (the rule
+ * set, step 6, in dataplane/classify/src/lib.rs). Do not renumber.
+ */
+#define MMSC_STAT_NOT_PEER 0           /* DropReason::NotPeer: MM4 from a non-peer, dropped */
+#define MMSC_STAT_SYN_RATE 1           /* DropReason::SynRate: SYN beyond the bucket, dropped */
+/* 2, 3: room for new drop reasons */
+#define MMSC_STAT_REDIRECTED 4         /* handed to the AF_XDP socket of the rx queue */
+#define MMSC_STAT_REDIRECT_NO_SOCKET 5 /* to be redirected, no socket on the queue: passed */
+/* 6, 7: unused */
+#define MMSC_STAT_SLOW_BASE 8          /* 8 + MMSC_SLOW_*: not classified, passed (class Other) */
+#define MMSC_STAT_COUNT 16
+
+/* Why a frame is not a classifiable TCP segment: mmsc_classify::Slow. Do not renumber. */
+#define MMSC_SLOW_NOT_IP 0
+#define MMSC_SLOW_TOO_MANY_VLANS 1
+#define MMSC_SLOW_FRAGMENT 2
+#define MMSC_SLOW_NOT_TCP 3
+#define MMSC_SLOW_TOO_MANY_EXT_HEADERS 4
+#define MMSC_SLOW_TRUNCATED 5
+#define MMSC_SLOW_BAD_IP_HEADER 6
+#define MMSC_SLOW_BAD_TCP_HEADER 7
+#define MMSC_SLOW_COUNT 8
+
+/* Address families in map keys (IPv4 and IPv6 never share a key). */
+#define MMSC_FAMILY_V4 4
+#define MMSC_FAMILY_V6 6
 
 #define MMSC_MODE_PASS 0
 #define MMSC_MODE_REDIRECT 1
@@ -42,14 +62,18 @@ struct mmsc_config {
 };
 
 /*
- * mmsc_listeners key. addr: IPv6 address, or IPv4 as v4-mapped (::ffff:a.b.c.d).
- * Wildcards: ::ffff:0.0.0.0 = any IPv4 destination, :: = any IPv6 destination.
- * port in host byte order. Value: __u32 class (MMSC_CLASS_*).
+ * mmsc_listeners key: (family, address, port). addr: the IPv6 address, or for IPv4 the
+ * v4-mapped form ::ffff:a.b.c.d; family tells them apart, so an IPv6 packet to
+ * ::ffff:a.b.c.d (family 6) never matches an IPv4 listener (family 4). Wildcards: the
+ * unspecified address of the family (::ffff:0.0.0.0 with family 4, :: with family 6).
+ * port in host byte order. Value: __u32 class (MMSC_CLASS_*). Lookup: the exact key of the
+ * destination, then the wildcard of its family.
  */
 struct mmsc_listener_key {
 	__u8 addr[16];
 	__u16 port;
-	__u16 _pad;
+	__u8 family; /* MMSC_FAMILY_* */
+	__u8 _pad;
 };
 
 /* mmsc_peers_v4 / mmsc_peers_v6 keys (LPM trie: prefix length first). Value: __u32 1. */
@@ -63,9 +87,11 @@ struct mmsc_lpm_v6 {
 	__u8 addr[16];
 };
 
-/* mmsc_syn_bkt key: source address as in mmsc_listener_key.addr. */
-struct mmsc_addr {
+/* mmsc_syn_bkt key: (family, source address), the address as in mmsc_listener_key. */
+struct mmsc_syn_key {
 	__u8 addr[16];
+	__u8 family; /* MMSC_FAMILY_* */
+	__u8 _pad[3];
 };
 
 /* mmsc_syn_bkt value: tokens scaled by 1e9 (one SYN = 1e9), last refill time. */
@@ -90,7 +116,8 @@ _Static_assert(sizeof(struct mmsc_config) == 16, "mmsc_config");
 _Static_assert(sizeof(struct mmsc_listener_key) == 20, "mmsc_listener_key");
 _Static_assert(sizeof(struct mmsc_lpm_v4) == 8, "mmsc_lpm_v4");
 _Static_assert(sizeof(struct mmsc_lpm_v6) == 20, "mmsc_lpm_v6");
-_Static_assert(sizeof(struct mmsc_addr) == 16, "mmsc_addr");
+_Static_assert(sizeof(struct mmsc_syn_key) == 20, "mmsc_syn_key");
+_Static_assert(MMSC_STAT_SLOW_BASE + MMSC_SLOW_COUNT <= MMSC_STAT_COUNT, "mmsc_stats");
 _Static_assert(sizeof(struct mmsc_bucket) == 16, "mmsc_bucket");
 _Static_assert(sizeof(struct mmsc_counter) == 16, "mmsc_counter");
 _Static_assert(sizeof(struct mmsc_rp_config) == 8, "mmsc_rp_config");

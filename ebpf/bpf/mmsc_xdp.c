@@ -2,11 +2,21 @@
 /*
  * mmsc XDP program: classifies each frame by the MMSC listener it is addressed to
  * (mmsc_classify::Class), drops MM4 packets from non-peers and SYNs beyond a per-source
- * token bucket, counts everything per class, and in redirect mode hands MM1/MM4 frames to
- * the AF_XDP socket of the receiving queue. The user-space twin is dataplane/classify.
+ * token bucket, counts everything, and in redirect mode hands MM1/MM4 frames to the AF_XDP
+ * socket of the receiving queue.
  *
- * Every packet access is bounds-checked against data_end; anything truncated or malformed
- * is passed to the kernel as class Other. Fragments take the slow path (kernel, Other).
+ * The rules are written once, in dataplane/classify/src/lib.rs ("The rule set"): the parse
+ * order and its Slow reasons, listener keys (exact (family, address, port) before the
+ * family wildcard, the first of duplicate listeners wins, IPv4 and IPv6 separate), the MM4
+ * ACL, the SYN bucket arithmetic, the mode, and the counters (mmsc_stats layout in
+ * mmsc_maps.h). This program implements them exactly; the user-space twin is
+ * mmsc_classify::Classifier, and ebpf/tests/xdp_netns.rs feeds both the same frames and
+ * compares their counters frame by frame. When one changes, change the other.
+ *
+ * Every packet access is bounds-checked against data_end, and every length field against
+ * the frame (IPv4 total length, IPv6 payload length) or the IP packet (extension headers,
+ * TCP data offset); a frame that is not a complete TCP segment is passed to the kernel as
+ * class Other and counted under its reason.
  */
 #include <linux/bpf.h>
 #include <linux/if_ether.h>
@@ -64,7 +74,7 @@ struct {
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, MMSC_MAX_SYN_SOURCES);
-	__type(key, struct mmsc_addr);
+	__type(key, struct mmsc_syn_key);
 	__type(value, struct mmsc_bucket);
 } mmsc_syn_bkt SEC(".maps");
 
@@ -94,20 +104,14 @@ struct vlan_hdr {
 	__be16 encap_proto;
 };
 
-/* What the parser found. */
-enum parse_result {
-	PARSE_TCP,       /* a TCP segment: flow filled in */
-	PARSE_NOT_TCP,   /* well-formed, not TCP (ARP, ICMP, UDP, ...) */
-	PARSE_FRAGMENT,  /* IP fragment: slow path */
-	PARSE_MALFORMED, /* truncated or invalid */
-};
+/* parse() returns an MMSC_SLOW_* reason, or this for a TCP segment (flow filled in). */
+#define PARSE_TCP 0xff
 
 struct flow {
-	struct mmsc_addr src; /* v4-mapped for IPv4 */
+	struct mmsc_syn_key src; /* v4-mapped address for IPv4; family set */
 	__u8 dst[16];
 	__u16 dport; /* host order */
-	__u8 ipv4;
-	__u8 syn; /* SYN without ACK */
+	__u8 syn;    /* SYN without ACK */
 };
 
 static __always_inline void v4_mapped(__u8 *out, __be32 addr)
@@ -118,17 +122,25 @@ static __always_inline void v4_mapped(__u8 *out, __be32 addr)
 	__builtin_memcpy(out + 12, &addr, 4);
 }
 
-static __always_inline enum parse_result parse(void *data, void *data_end, struct flow *f)
+/*
+ * Step 1 of the rule set: mmsc_classify::parse, check for check and in the same order.
+ * `len` is the frame length; the *_off values are offsets from the start of the frame,
+ * compared as numbers against the lengths, while the pointers are checked against data_end
+ * for the verifier.
+ */
+static __always_inline __u32 parse(void *data, void *data_end, __u64 len, struct flow *f)
 {
 	struct ethhdr *eth = data;
 	void *cur;
+	__u64 off, ip_end;
 	__be16 proto;
 	__u8 l4;
 
 	if ((void *)(eth + 1) > data_end)
-		return PARSE_MALFORMED;
+		return MMSC_SLOW_TRUNCATED;
 	proto = eth->h_proto;
 	cur = eth + 1;
+	off = sizeof(*eth);
 
 #pragma unroll
 	for (int i = 0; i < MAX_VLAN_TAGS; i++) {
@@ -137,78 +149,94 @@ static __always_inline enum parse_result parse(void *data, void *data_end, struc
 		if (proto != bpf_htons(ETH_P_8021Q) && proto != bpf_htons(ETH_P_8021AD))
 			break;
 		if ((void *)(vh + 1) > data_end)
-			return PARSE_MALFORMED;
+			return MMSC_SLOW_TRUNCATED;
 		proto = vh->encap_proto;
 		cur = vh + 1;
+		off += sizeof(*vh);
 	}
+	/* a third tag: too many, whether or not it is complete */
+	if (proto == bpf_htons(ETH_P_8021Q) || proto == bpf_htons(ETH_P_8021AD))
+		return MMSC_SLOW_TOO_MANY_VLANS;
 
 	if (proto == bpf_htons(ETH_P_IP)) {
 		struct iphdr *ip = cur;
-		__u32 hlen;
+		__u32 hlen, tot;
 
 		if ((void *)(ip + 1) > data_end)
-			return PARSE_MALFORMED;
-		if (ip->version != 4 || ip->ihl < 5)
-			return PARSE_MALFORMED;
-		if (ip->frag_off & bpf_htons(IPV4_MF | IPV4_OFFSET))
-			return PARSE_FRAGMENT;
+			return MMSC_SLOW_TRUNCATED;
 		hlen = ip->ihl * 4;
-		if (bpf_ntohs(ip->tot_len) < hlen)
-			return PARSE_MALFORMED;
-		l4 = ip->protocol;
+		tot = bpf_ntohs(ip->tot_len);
+		if (ip->version != 4 || ip->ihl < 5 || tot < hlen)
+			return MMSC_SLOW_BAD_IP_HEADER;
+		ip_end = off + tot;
+		if (ip_end > len)
+			return MMSC_SLOW_TRUNCATED;
+		if (ip->frag_off & bpf_htons(IPV4_MF | IPV4_OFFSET))
+			return MMSC_SLOW_FRAGMENT;
+		if (ip->protocol != IPPROTO_TCP)
+			return MMSC_SLOW_NOT_TCP;
 		v4_mapped(f->src.addr, ip->saddr);
 		v4_mapped(f->dst, ip->daddr);
-		f->ipv4 = 1;
+		f->src.family = MMSC_FAMILY_V4;
 		cur = (void *)ip + hlen;
+		off += hlen;
 	} else if (proto == bpf_htons(ETH_P_IPV6)) {
 		struct ipv6hdr *ip6 = cur;
 
 		if ((void *)(ip6 + 1) > data_end)
-			return PARSE_MALFORMED;
+			return MMSC_SLOW_TRUNCATED;
 		if (ip6->version != 6)
-			return PARSE_MALFORMED;
+			return MMSC_SLOW_BAD_IP_HEADER;
+		ip_end = off + sizeof(*ip6) + bpf_ntohs(ip6->payload_len);
+		if (ip_end > len)
+			return MMSC_SLOW_TRUNCATED;
 		l4 = ip6->nexthdr;
 		__builtin_memcpy(f->src.addr, &ip6->saddr, 16);
 		__builtin_memcpy(f->dst, &ip6->daddr, 16);
-		f->ipv4 = 0;
+		f->src.family = MMSC_FAMILY_V6;
 		cur = ip6 + 1;
+		off += sizeof(*ip6);
 
 #pragma unroll
 		for (int i = 0; i < MAX_IPV6_EXT; i++) {
 			struct ipv6_opt_hdr *eh = cur;
+			__u32 elen;
 
-			if (l4 == NEXTHDR_FRAGMENT)
-				return PARSE_FRAGMENT;
 			if (l4 != NEXTHDR_HOP && l4 != NEXTHDR_ROUTING && l4 != NEXTHDR_DEST)
 				break;
-			if ((void *)(eh + 1) > data_end)
-				return PARSE_MALFORMED;
+			if (off + sizeof(*eh) > ip_end || (void *)(eh + 1) > data_end)
+				return MMSC_SLOW_TRUNCATED;
+			elen = ((__u32)eh->hdrlen + 1) * 8;
+			if (off + elen > ip_end)
+				return MMSC_SLOW_TRUNCATED;
 			l4 = eh->nexthdr;
-			cur += ((__u32)eh->hdrlen + 1) * 8;
+			cur += elen;
+			off += elen;
 		}
-		if (l4 == NEXTHDR_FRAGMENT)
-			return PARSE_FRAGMENT;
-		/* more extension headers than we walk: not classified */
+		/* a ninth extension header (the fragment header is not counted) */
 		if (l4 == NEXTHDR_HOP || l4 == NEXTHDR_ROUTING || l4 == NEXTHDR_DEST)
-			return PARSE_MALFORMED;
+			return MMSC_SLOW_TOO_MANY_EXT_HEADERS;
+		if (l4 == NEXTHDR_FRAGMENT)
+			return MMSC_SLOW_FRAGMENT;
+		if (l4 != IPPROTO_TCP)
+			return MMSC_SLOW_NOT_TCP;
 	} else {
-		return PARSE_NOT_TCP;
+		return MMSC_SLOW_NOT_IP;
 	}
 
-	if (l4 != IPPROTO_TCP)
-		return PARSE_NOT_TCP;
-
+	/* TCP, within the IP packet (what follows ip_end is Ethernet padding) */
 	struct tcphdr *tcp = cur;
 
-	if ((void *)(tcp + 1) > data_end)
-		return PARSE_MALFORMED;
-	if (tcp->doff < 5)
-		return PARSE_MALFORMED;
+	if (off + sizeof(*tcp) > ip_end || (void *)(tcp + 1) > data_end)
+		return MMSC_SLOW_TRUNCATED;
+	if (tcp->doff < 5 || off + tcp->doff * 4 > ip_end)
+		return MMSC_SLOW_BAD_TCP_HEADER;
 	f->dport = bpf_ntohs(tcp->dest);
 	f->syn = tcp->syn && !tcp->ack;
 	return PARSE_TCP;
 }
 
+/* Step 2: the exact key of the destination, then the wildcard of its family. */
 static __always_inline __u32 listener_class(const struct flow *f)
 {
 	struct mmsc_listener_key key = {};
@@ -216,13 +244,13 @@ static __always_inline __u32 listener_class(const struct flow *f)
 
 	__builtin_memcpy(key.addr, f->dst, 16);
 	key.port = f->dport;
+	key.family = f->src.family;
 	cls = bpf_map_lookup_elem(&mmsc_listeners, &key);
 	if (cls)
 		return *cls;
 
-	/* the wildcard of the packet's family */
 	__builtin_memset(key.addr, 0, 16);
-	if (f->ipv4) {
+	if (f->src.family == MMSC_FAMILY_V4) {
 		key.addr[10] = 0xff;
 		key.addr[11] = 0xff;
 	}
@@ -232,9 +260,10 @@ static __always_inline __u32 listener_class(const struct flow *f)
 	return MMSC_CLASS_OTHER;
 }
 
+/* Step 3: the source against the prefixes of its own family. */
 static __always_inline int is_peer(const struct flow *f)
 {
-	if (f->ipv4) {
+	if (f->src.family == MMSC_FAMILY_V4) {
 		struct mmsc_lpm_v4 key = {.prefixlen = 32};
 
 		__builtin_memcpy(key.addr, f->src.addr + 12, 4);
@@ -246,14 +275,18 @@ static __always_inline int is_peer(const struct flow *f)
 	return bpf_map_lookup_elem(&mmsc_peers_v6, &key6) != NULL;
 }
 
-/* Per-source token bucket; 1 = the SYN may pass (and took a token), 0 = drop. */
+/*
+ * Step 4: the per-(family, source) token bucket, with the arithmetic of
+ * mmsc_classify::syn::TokenBucket::take (tokens in units of 1e-9 SYN). 1 = the SYN may pass
+ * (and took a token), 0 = drop.
+ */
 static __always_inline int syn_allowed(const struct flow *f, const struct mmsc_config *cfg)
 {
 	__u64 now = bpf_ktime_get_ns();
 	__u64 rate = cfg->syn_rate;
 	__u64 burst = cfg->syn_burst ? cfg->syn_burst : 1;
 	__u64 cap = burst * NS_PER_SEC;
-	__u64 elapsed, fill_ns, tokens;
+	__u64 elapsed, tokens;
 	struct mmsc_bucket *b;
 
 	b = bpf_map_lookup_elem(&mmsc_syn_bkt, &f->src);
@@ -265,15 +298,24 @@ static __always_inline int syn_allowed(const struct flow *f, const struct mmsc_c
 		return 1;
 	}
 
-	/* time to fill an empty bucket: elapsed is capped there so elapsed * rate <= cap */
-	fill_ns = cap / rate;
+	/* a clock going back adds nothing and does not move last_ns back */
 	elapsed = now > b->last_ns ? now - b->last_ns : 0;
-	if (elapsed > fill_ns)
-		elapsed = fill_ns;
-	tokens = b->tokens + elapsed * rate;
-	if (tokens > cap)
+	tokens = b->tokens < cap ? b->tokens : cap;
+	/*
+	 * Long enough to fill the bucket: full. Not (cap / rate) * rate, which falls short of
+	 * cap when rate does not divide it (rate 3, burst 1: 999999999, and a drained source's
+	 * next SYN after any pause would be dropped). Otherwise elapsed * rate <= cap: no
+	 * overflow.
+	 */
+	if (elapsed > cap / rate) {
 		tokens = cap;
-	b->last_ns = now;
+	} else {
+		tokens += elapsed * rate;
+		if (tokens > cap)
+			tokens = cap;
+	}
+	if (now > b->last_ns)
+		b->last_ns = now;
 	if (tokens < NS_PER_SEC) {
 		b->tokens = tokens;
 		return 0;
@@ -310,21 +352,19 @@ int mmsc_xdp(struct xdp_md *ctx)
 	__u32 zero = 0;
 	__u32 cls = MMSC_CLASS_OTHER;
 	struct mmsc_config *cfg;
-	enum parse_result r;
+	__u32 r;
 
-	r = parse(data, data_end, &f);
+	r = parse(data, data_end, len, &f);
 	if (r == PARSE_TCP)
 		cls = listener_class(&f);
 	if (cls >= MMSC_CLASS_COUNT)
 		cls = MMSC_CLASS_OTHER;
+	/* step 6: every frame in its class, dropped ones included */
 	count_class(cls, len);
 
-	if (r == PARSE_FRAGMENT) {
-		count_stat(MMSC_STAT_SLOW_PATH);
-		return XDP_PASS;
-	}
-	if (r == PARSE_MALFORMED) {
-		count_stat(MMSC_STAT_MALFORMED);
+	if (r != PARSE_TCP) {
+		if (r < MMSC_SLOW_COUNT)
+			count_stat(MMSC_STAT_SLOW_BASE + r);
 		return XDP_PASS;
 	}
 	if (cls == MMSC_CLASS_OTHER)
@@ -345,12 +385,12 @@ int mmsc_xdp(struct xdp_md *ctx)
 		return XDP_DROP;
 	}
 
+	/* step 5 */
 	if (cfg->mode == MMSC_MODE_REDIRECT && (cls == MMSC_CLASS_MM1 || cls == MMSC_CLASS_MM4)) {
 		/* no socket on this queue: XDP_PASS (the flags' low bits are the default action) */
 		long act = bpf_redirect_map(&mmsc_xsks, ctx->rx_queue_index, XDP_PASS);
 
-		if (act == XDP_REDIRECT)
-			count_stat(MMSC_STAT_REDIRECTED);
+		count_stat(act == XDP_REDIRECT ? MMSC_STAT_REDIRECTED : MMSC_STAT_REDIRECT_NO_SOCKET);
 		return act;
 	}
 	return XDP_PASS;

@@ -3,6 +3,8 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
+use mmsc_classify::{DropReason, Slow};
+
 /// Name of the XDP program (the C function; the kernel shows it as the program name).
 pub(crate) const XDP_PROGRAM: &str = "mmsc_xdp";
 /// Name of the SK_REUSEPORT program.
@@ -18,12 +20,25 @@ pub(crate) const MAP_XSKS: &str = "mmsc_xsks";
 pub(crate) const MAP_RP_SOCKS: &str = "mmsc_rp_socks";
 pub(crate) const MAP_RP_CONFIG: &str = "mmsc_rp_config";
 
-/// `MMSC_STAT_*` indices of `mmsc_stats`.
+/// `MMSC_STAT_*` indices of `mmsc_stats` (the layout of step 6 of the rule set in
+/// `mmsc_classify`): drops at `DropReason::index`, then the redirects, then the slow-path
+/// reasons at `STAT_SLOW_BASE + Slow::index`.
 pub(crate) const STAT_NOT_PEER: u32 = 0;
 pub(crate) const STAT_SYN_RATE: u32 = 1;
-pub(crate) const STAT_SLOW_PATH: u32 = 2;
-pub(crate) const STAT_MALFORMED: u32 = 3;
 pub(crate) const STAT_REDIRECTED: u32 = 4;
+pub(crate) const STAT_REDIRECT_NO_SOCKET: u32 = 5;
+pub(crate) const STAT_SLOW_BASE: u32 = 8;
+pub(crate) const STAT_COUNT: u32 = 16;
+
+const _: () = assert!(STAT_NOT_PEER as usize == DropReason::NotPeer as usize);
+const _: () = assert!(STAT_SYN_RATE as usize == DropReason::SynRate as usize);
+// Drop reasons have indices 0..4, before STAT_REDIRECTED.
+const _: () = assert!(DropReason::COUNT <= STAT_REDIRECTED as usize);
+const _: () = assert!(STAT_SLOW_BASE as usize + Slow::COUNT <= STAT_COUNT as usize);
+
+/// `MMSC_FAMILY_*`: the family byte of the listener and SYN bucket keys.
+pub(crate) const FAMILY_V4: u8 = 4;
+pub(crate) const FAMILY_V6: u8 = 6;
 
 pub(crate) const MODE_PASS: u32 = 0;
 pub(crate) const MODE_REDIRECT: u32 = 1;
@@ -47,13 +62,37 @@ pub(crate) struct ConfigValue {
     pub _pad: u32,
 }
 
-/// `struct mmsc_listener_key`: IPv6 or v4-mapped address, port in host order.
+/// `struct mmsc_listener_key`: (family, address, port); the address IPv6, or v4-mapped for
+/// IPv4 (the family keeps them apart); port in host order.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub(crate) struct ListenerKey {
     pub addr: [u8; 16],
     pub port: u16,
-    pub _pad: u16,
+    pub family: u8,
+    pub _pad: u8,
+}
+
+impl ListenerKey {
+    /// The exact key of `addr`:`port`.
+    pub(crate) fn exact(addr: IpAddr, port: u16) -> ListenerKey {
+        ListenerKey {
+            addr: addr16(addr),
+            port,
+            family: family(addr),
+            _pad: 0,
+        }
+    }
+
+    /// The wildcard key of a family: its unspecified address.
+    pub(crate) fn wildcard(v4: bool, port: u16) -> ListenerKey {
+        let any = if v4 {
+            IpAddr::V4(Ipv4Addr::UNSPECIFIED)
+        } else {
+            IpAddr::V6(Ipv6Addr::UNSPECIFIED)
+        };
+        ListenerKey::exact(any, port)
+    }
 }
 
 /// `struct mmsc_counter`.
@@ -75,7 +114,8 @@ pub(crate) struct RpConfigValue {
 // SAFETY: #[repr(C)], only integer fields, no padding bytes (sizes asserted below), every bit
 // pattern is valid: aya may copy these to and from the kernel as plain bytes.
 unsafe impl aya::Pod for ConfigValue {}
-// SAFETY: as above: #[repr(C)] integers and a byte array, no implicit padding (20 bytes).
+// SAFETY: as above: #[repr(C)] integers and a byte array, no implicit padding (20 bytes:
+// 16 + 2 + 1 + 1, alignment 2).
 unsafe impl aya::Pod for ListenerKey {}
 // SAFETY: as above: #[repr(C)], two u64, no padding.
 unsafe impl aya::Pod for CounterValue {}
@@ -98,11 +138,87 @@ pub(crate) fn addr16(addr: IpAddr) -> [u8; 16] {
     }
 }
 
-/// The wildcard key address of a family: `::ffff:0.0.0.0` (IPv4) or `::` (IPv6).
-pub(crate) fn wildcard16(v4: bool) -> [u8; 16] {
-    if v4 {
-        addr16(IpAddr::V4(Ipv4Addr::UNSPECIFIED))
-    } else {
-        Ipv6Addr::UNSPECIFIED.octets()
+/// The family byte of an address in map keys.
+pub(crate) fn family(addr: IpAddr) -> u8 {
+    match addr {
+        IpAddr::V4(_) => FAMILY_V4,
+        IpAddr::V6(_) => FAMILY_V6,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use mmsc_classify::Class;
+
+    use super::*;
+
+    /// The `#define NAME VALUE` lines of the C header.
+    fn defines() -> Vec<(String, u64)> {
+        include_str!("../bpf/mmsc_maps.h")
+            .lines()
+            .filter_map(|line| {
+                let mut words = line.strip_prefix("#define ")?.split_whitespace();
+                let name = words.next()?.to_owned();
+                let value = words.next()?.parse().ok()?;
+                Some((name, value))
+            })
+            .collect()
+    }
+
+    fn define(name: &str) -> u64 {
+        defines()
+            .into_iter()
+            .find(|(n, _)| n == name)
+            .unwrap_or_else(|| panic!("no #define {name} in mmsc_maps.h"))
+            .1
+    }
+
+    #[test]
+    fn the_c_header_has_the_same_numbers() {
+        for class in Class::ALL {
+            let name = format!("MMSC_CLASS_{}", class.name().to_uppercase());
+            assert_eq!(define(&name), class.index() as u64, "{name}");
+        }
+        assert_eq!(define("MMSC_CLASS_COUNT"), Class::COUNT as u64);
+        for reason in Slow::ALL {
+            let name = format!("MMSC_SLOW_{}", reason.name().to_uppercase());
+            assert_eq!(define(&name), reason.index() as u64, "{name}");
+        }
+        assert_eq!(define("MMSC_SLOW_COUNT"), Slow::COUNT as u64);
+        for reason in DropReason::ALL {
+            let name = format!("MMSC_STAT_{}", reason.name().to_uppercase());
+            assert_eq!(define(&name), reason.index() as u64, "{name}");
+        }
+        for (name, value) in [
+            ("MMSC_STAT_REDIRECTED", STAT_REDIRECTED),
+            ("MMSC_STAT_REDIRECT_NO_SOCKET", STAT_REDIRECT_NO_SOCKET),
+            ("MMSC_STAT_SLOW_BASE", STAT_SLOW_BASE),
+            ("MMSC_STAT_COUNT", STAT_COUNT),
+            ("MMSC_MODE_PASS", MODE_PASS),
+            ("MMSC_MODE_REDIRECT", MODE_REDIRECT),
+        ] {
+            assert_eq!(define(name), u64::from(value), "{name}");
+        }
+        assert_eq!(define("MMSC_FAMILY_V4"), u64::from(FAMILY_V4));
+        assert_eq!(define("MMSC_FAMILY_V6"), u64::from(FAMILY_V6));
+        assert_eq!(define("MMSC_MAX_LISTENERS"), MAX_LISTENERS as u64);
+        assert_eq!(define("MMSC_MAX_PEERS"), MAX_PEERS as u64);
+        assert_eq!(define("MMSC_MAX_QUEUES"), u64::from(MAX_QUEUES));
+        assert_eq!(define("MMSC_MAX_CORES"), MAX_CORES as u64);
+    }
+
+    #[test]
+    fn listener_keys_keep_the_families_apart() {
+        let v4 = ListenerKey::exact("192.0.2.1".parse().unwrap(), 25);
+        let mapped = ListenerKey::exact("::ffff:192.0.2.1".parse().unwrap(), 25);
+        assert_eq!(v4.addr, mapped.addr);
+        assert_ne!(v4, mapped);
+        assert_eq!((v4.family, mapped.family), (FAMILY_V4, FAMILY_V6));
+        assert_eq!(
+            ListenerKey::wildcard(true, 25).addr,
+            [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0, 0, 0, 0]
+        );
+        assert_eq!(ListenerKey::wildcard(false, 25).addr, [0; 16]);
+        assert_eq!(ListenerKey::wildcard(false, 25).family, FAMILY_V6);
     }
 }

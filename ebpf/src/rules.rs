@@ -4,13 +4,10 @@
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 
-use mmsc_classify::{Mode, Rules};
+use mmsc_classify::{Class, Mode, Rules};
 
 use crate::EbpfError;
-use crate::maps::{
-    ConfigValue, ListenerKey, MAX_LISTENERS, MAX_PEERS, MODE_PASS, MODE_REDIRECT, addr16,
-    wildcard16,
-};
+use crate::maps::{ConfigValue, ListenerKey, MAX_LISTENERS, MAX_PEERS, MODE_PASS, MODE_REDIRECT};
 
 /// What the maps must hold for a set of rules.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -25,27 +22,31 @@ pub(crate) struct MapContents {
 }
 
 impl MapContents {
-    /// Validates `rules` and lays them out as map entries.
+    /// Validates `rules` and lays them out as map entries, as step 2 of the rule set in
+    /// `mmsc_classify` says.
     ///
-    /// Listeners: `addr: None` matches any destination of both families; an unspecified
-    /// address (`0.0.0.0`, `::`) matches any destination of its family, as a bind to it
-    /// does. An exact address beats a wildcard. When two listeners give the same key, the
-    /// first one in the list wins. `syn_burst` 0 with a rate counts as 1.
+    /// Listeners: `addr: None` gives the wildcard keys of both families; an unspecified
+    /// address (`0.0.0.0`, `::`) the wildcard key of its family, as a bind to it does;
+    /// any other address its exact (family, address, port) key. The program looks up the
+    /// exact key before the wildcard, so an exact address beats a wildcard. When two
+    /// listeners give the same key, the first one in the list has it. Listeners of class
+    /// `Other` are left out. `syn_burst` 0 with a rate counts as 1.
     pub(crate) fn from_rules(rules: &Rules) -> Result<Self, EbpfError> {
         let mut listeners = BTreeMap::new();
-        for listener in &rules.listeners {
+        for listener in rules.listeners.iter().filter(|l| l.class != Class::Other) {
             let class = listener.class.index() as u32;
-            let addrs: Vec<[u8; 16]> = match listener.addr {
-                None => vec![wildcard16(true), wildcard16(false)],
-                Some(addr) if addr.is_unspecified() => vec![wildcard16(addr.is_ipv4())],
-                Some(addr) => vec![addr16(addr)],
+            let port = listener.port;
+            let keys: Vec<ListenerKey> = match listener.addr {
+                None => vec![
+                    ListenerKey::wildcard(true, port),
+                    ListenerKey::wildcard(false, port),
+                ],
+                Some(addr) if addr.is_unspecified() => {
+                    vec![ListenerKey::wildcard(addr.is_ipv4(), port)]
+                }
+                Some(addr) => vec![ListenerKey::exact(addr, port)],
             };
-            for addr in addrs {
-                let key = ListenerKey {
-                    addr,
-                    port: listener.port,
-                    _pad: 0,
-                };
+            for key in keys {
                 listeners.entry(key).or_insert(class);
             }
         }
@@ -128,16 +129,24 @@ impl MapContents {
 mod tests {
     use std::net::{Ipv4Addr, Ipv6Addr};
 
-    use mmsc_classify::{Class, Listener, Prefix};
+    use mmsc_classify::{Classifier, Listener, Prefix};
 
     use super::*;
+    use crate::maps::{FAMILY_V4, FAMILY_V6};
 
     fn key(addr: IpAddr, port: u16) -> ListenerKey {
-        ListenerKey {
-            addr: addr16(addr),
-            port,
-            _pad: 0,
-        }
+        ListenerKey::exact(addr, port)
+    }
+
+    /// The program's lookup (`listener_class` in mmsc_xdp.c) over the map contents.
+    fn lookup(maps: &MapContents, dst: IpAddr, port: u16) -> u32 {
+        let exact = ListenerKey::exact(dst, port);
+        let wildcard = ListenerKey::wildcard(dst.is_ipv4(), port);
+        maps.listeners
+            .get(&exact)
+            .or_else(|| maps.listeners.get(&wildcard))
+            .copied()
+            .unwrap_or(Class::Other as u32)
     }
 
     #[test]
@@ -181,11 +190,21 @@ mod tests {
                     port: 25,
                     class: Class::Mm3,
                 },
+                Listener {
+                    addr: Some(IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1))),
+                    port: 25,
+                    class: Class::Mm7,
+                },
+                Listener {
+                    addr: Some(IpAddr::V4(Ipv4Addr::new(192, 0, 2, 9))),
+                    port: 25,
+                    class: Class::Other,
+                },
             ],
             ..Rules::default()
         };
         let maps = MapContents::from_rules(&rules).unwrap();
-        assert_eq!(maps.listeners.len(), 3);
+        assert_eq!(maps.listeners.len(), 3, "{:?}", maps.listeners);
         // 0.0.0.0:25 came first: MM4 for any IPv4 destination
         assert_eq!(
             maps.listeners[&key(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 25)],
@@ -195,15 +214,95 @@ mod tests {
             maps.listeners[&key(IpAddr::V6(Ipv6Addr::UNSPECIFIED), 25)],
             Class::Mm3 as u32
         );
+        // the first of the two 192.0.2.1:25
         assert_eq!(
             maps.listeners[&key(IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1)), 25)],
             Class::Mm3 as u32
         );
-        // v4 keys are v4-mapped
+        // v4 keys are v4-mapped, with the IPv4 family
+        let k = key(IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1)), 25);
         assert_eq!(
-            key(IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1)), 25).addr,
+            k.addr,
             [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 192, 0, 2, 1]
         );
+        assert_eq!(k.family, FAMILY_V4);
+        let k = key("::ffff:192.0.2.1".parse().unwrap(), 25);
+        assert_eq!(k.family, FAMILY_V6);
+        assert!(!maps.listeners.contains_key(&k));
+    }
+
+    /// A small seeded generator (splitmix64), so that the cases are the same every run.
+    struct Rng(u64);
+
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+            let mut z = self.0;
+            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+            z ^ (z >> 31)
+        }
+
+        fn pick<T: Copy>(&mut self, items: &[T]) -> T {
+            items[(self.next() % items.len() as u64) as usize]
+        }
+    }
+
+    #[test]
+    fn the_maps_give_the_classifier_class_for_any_listener_set() {
+        let addrs: Vec<Option<IpAddr>> = [
+            None,
+            Some("0.0.0.0"),
+            Some("::"),
+            Some("10.0.0.1"),
+            Some("10.0.0.2"),
+            Some("2001:db8::1"),
+            Some("::ffff:10.0.0.1"),
+            Some("::ffff:0.0.0.0"),
+        ]
+        .iter()
+        .map(|a| a.map(|a| a.parse().unwrap()))
+        .collect();
+        let dsts: Vec<IpAddr> = [
+            "10.0.0.1",
+            "10.0.0.2",
+            "10.0.0.3",
+            "2001:db8::1",
+            "2001:db8::2",
+            "::ffff:10.0.0.1",
+            "::ffff:0.0.0.0",
+        ]
+        .iter()
+        .map(|a| a.parse().unwrap())
+        .collect();
+        let ports = [25, 80];
+        let mut rng = Rng(7);
+        for _ in 0..2000 {
+            let n = rng.next() % 7;
+            let listeners: Vec<Listener> = (0..n)
+                .map(|_| Listener {
+                    addr: rng.pick(&addrs),
+                    port: rng.pick(&ports),
+                    class: rng.pick(&Class::ALL),
+                })
+                .collect();
+            let rules = Rules {
+                listeners,
+                ..Rules::default()
+            };
+            let maps = MapContents::from_rules(&rules).unwrap();
+            let classifier = Classifier::new(&rules);
+            for &dst in &dsts {
+                for port in ports {
+                    assert_eq!(
+                        lookup(&maps, dst, port),
+                        classifier.class_of(dst, port) as u32,
+                        "{dst}:{port} with {:?}",
+                        rules.listeners
+                    );
+                }
+            }
+        }
     }
 
     #[test]

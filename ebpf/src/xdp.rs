@@ -9,13 +9,13 @@ use aya::maps::lpm_trie::Key;
 use aya::maps::{Array, HashMap, LpmTrie, Map, MapData, PerCpuArray, XskMap};
 use aya::programs::{Xdp, XdpMode, xdp::XdpLinkId};
 use aya::{Ebpf, EbpfLoader};
-use mmsc_classify::{Class, Rules};
+use mmsc_classify::{Class, DropReason, Rules, Slow};
 
 use crate::EbpfError;
 use crate::maps::{
     CounterValue, ListenerKey, MAP_CLASSES, MAP_CONFIG, MAP_LISTENERS, MAP_PEERS_V4, MAP_PEERS_V6,
-    MAP_STATS, MAP_XSKS, MAX_QUEUES, STAT_MALFORMED, STAT_NOT_PEER, STAT_REDIRECTED,
-    STAT_SLOW_PATH, STAT_SYN_RATE, XDP_PROGRAM,
+    MAP_STATS, MAP_XSKS, MAX_QUEUES, STAT_NOT_PEER, STAT_REDIRECT_NO_SOCKET, STAT_REDIRECTED,
+    STAT_SLOW_BASE, STAT_SYN_RATE, XDP_PROGRAM,
 };
 use crate::netlink;
 use crate::rules::MapContents;
@@ -81,7 +81,8 @@ pub struct ClassCounter {
     pub bytes: u64,
 }
 
-/// The program's counters, summed over CPUs.
+/// The program's counters, summed over CPUs: the counters of step 6 of the rule set in
+/// `mmsc_classify` (see [`Counters::from_classifier`] for the mapping).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Counters {
     /// Per class, indexed by [`Class::index`]. Every frame counts in exactly one class,
@@ -91,12 +92,21 @@ pub struct Counters {
     pub dropped_not_peer: u64,
     /// SYNs dropped by the per-source rate limit.
     pub dropped_syn_rate: u64,
-    /// IP fragments passed to the kernel unclassified (class Other).
+    /// Frames passed to the kernel unclassified (class Other) because the fast path does
+    /// not look into them: IP fragments, more than 2 VLAN tags, more than 8 IPv6 extension
+    /// headers (the reasons of [`Slow::is_slow_path`]; the sum of those in `slow`).
     pub slow_path: u64,
-    /// Truncated or invalid headers passed to the kernel (class Other).
+    /// Frames with a header cut short or impossible, passed to the kernel (class Other):
+    /// the reasons of [`Slow::is_malformed`] (the sum of those in `slow`).
     pub malformed: u64,
     /// Frames handed to an AF_XDP socket (redirect mode).
     pub redirected: u64,
+    /// Frames to be redirected (redirect mode) whose receive queue had no AF_XDP socket:
+    /// passed to the kernel instead.
+    pub redirect_no_socket: u64,
+    /// Frames that are not a classifiable TCP segment, per reason, indexed by
+    /// [`Slow::index`] (all of them are in class Other).
+    pub slow: [u64; Slow::COUNT],
 }
 
 impl Counters {
@@ -108,6 +118,32 @@ impl Counters {
     /// All drops.
     pub fn dropped(&self) -> u64 {
         self.dropped_not_peer + self.dropped_syn_rate
+    }
+
+    /// What the XDP program counts for the frames that gave `c` in
+    /// [`mmsc_classify::Classifier`], every redirect reaching a socket (the classifier has
+    /// no notion of a queue without one: its `redirected` is the program's `redirected +
+    /// redirect_no_socket`). Packets and bytes per class, drops per reason and slow-path
+    /// frames per reason are the same counters on both sides, and `slow_path` /
+    /// `malformed` the same totals.
+    pub fn from_classifier(c: &mmsc_classify::Counters) -> Counters {
+        let mut classes = [ClassCounter::default(); Class::COUNT];
+        for (i, class) in classes.iter_mut().enumerate() {
+            *class = ClassCounter {
+                packets: c.packets[i],
+                bytes: c.bytes[i],
+            };
+        }
+        Counters {
+            classes,
+            dropped_not_peer: c.drops[DropReason::NotPeer.index()],
+            dropped_syn_rate: c.drops[DropReason::SynRate.index()],
+            slow_path: c.slow_path(),
+            malformed: c.malformed(),
+            redirected: c.redirected,
+            redirect_no_socket: 0,
+            slow: c.slow,
+        }
     }
 }
 
@@ -436,9 +472,18 @@ impl XdpProgram {
         };
         counters.dropped_not_peer = stat(STAT_NOT_PEER)?;
         counters.dropped_syn_rate = stat(STAT_SYN_RATE)?;
-        counters.slow_path = stat(STAT_SLOW_PATH)?;
-        counters.malformed = stat(STAT_MALFORMED)?;
         counters.redirected = stat(STAT_REDIRECTED)?;
+        counters.redirect_no_socket = stat(STAT_REDIRECT_NO_SOCKET)?;
+        for reason in Slow::ALL {
+            let n = stat(STAT_SLOW_BASE + reason.index() as u32)?;
+            counters.slow[reason.index()] = n;
+            if reason.is_slow_path() {
+                counters.slow_path += n;
+            }
+            if reason.is_malformed() {
+                counters.malformed += n;
+            }
+        }
         Ok(counters)
     }
 

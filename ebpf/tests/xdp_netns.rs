@@ -586,7 +586,7 @@ fn crafted_frames_are_classified_and_counted_exactly() {
             "three tags",
             eth(&lab, &[0x88a8, 0x8100, 0x8100], ETH_IP, &v4(peer4, 8002)),
             "other",
-            None,
+            Some("slow_path"),
         ),
         (
             "ipv4 options",
@@ -727,7 +727,7 @@ fn crafted_frames_are_classified_and_counted_exactly() {
             "ipv6 9 ext",
             eth(&lab, &[], ETH_IPV6, &v6(peer6, &[60; 9], 8002)),
             "other",
-            Some("malformed"),
+            Some("slow_path"),
         ),
         (
             "ipv6 fragment",

@@ -13,13 +13,15 @@
 //!
 //! Output lines: `attached iface=.. mode=driver|generic prog_id=N replaced=none|ID:NAME,..`,
 //! `counters other=P/B mm1=P/B mm4=P/B mm7=P/B mm3=P/B not_peer=N syn_rate=N slow_path=N
-//! malformed=N redirected=N`, `updated`, `error MESSAGE`, `detached`.
+//! malformed=N redirected=N redirect_no_socket=N` followed by one `REASON=N` per
+//! `mmsc_classify::Slow` reason (`not_ip=N ... bad_tcp_header=N`), `updated`,
+//! `error MESSAGE`, `detached`.
 
 use std::io::BufRead;
 use std::net::IpAddr;
 use std::process::ExitCode;
 
-use mmsc_classify::{Class, Listener, Mode, Prefix, Rules};
+use mmsc_classify::{Class, Listener, Mode, Prefix, Rules, Slow};
 use mmsc_ebpf::{AttachRequest, Counters, XdpOptions, XdpProgram};
 
 fn parse_class(s: &str) -> Result<Class, String> {
@@ -114,9 +116,18 @@ fn counters_line(c: &Counters) -> String {
         line.push_str(&format!(" {}={}/{}", class.name(), v.packets, v.bytes));
     }
     line.push_str(&format!(
-        " not_peer={} syn_rate={} slow_path={} malformed={} redirected={}",
-        c.dropped_not_peer, c.dropped_syn_rate, c.slow_path, c.malformed, c.redirected
+        " not_peer={} syn_rate={} slow_path={} malformed={} redirected={} \
+         redirect_no_socket={}",
+        c.dropped_not_peer,
+        c.dropped_syn_rate,
+        c.slow_path,
+        c.malformed,
+        c.redirected,
+        c.redirect_no_socket
     ));
+    for reason in Slow::ALL {
+        line.push_str(&format!(" {}={}", reason.name(), c.slow[reason.index()]));
+    }
     line
 }
 
