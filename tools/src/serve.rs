@@ -52,10 +52,26 @@ pub fn run(config: Option<PathBuf>) -> Result<()> {
         signal_hook::flag::register(sig, Arc::clone(&stop))
             .context("cannot install signal handler")?;
     }
-    if cfg.dataplane.backend != Backend::Kernel {
-        bail!(
-            "dataplane backend {} is not available in this build; use \"kernel\"",
-            cfg.dataplane.backend
+    check_backend(cfg.dataplane.backend)?;
+    let cpus = choose_cores(&cfg);
+    // Every core's listener up front, in one SO_REUSEPORT group on one port (the steering
+    // program of backend xdp needs them all before any accepts).
+    let listeners = kernel::reuseport_group(cfg.mm1.listen, cpus.len())
+        .with_context(|| format!("cannot listen on {}", cfg.mm1.listen))?;
+    let mm1_addr = listeners
+        .first()
+        .map(std::net::TcpListener::local_addr)
+        .transpose()?
+        .unwrap_or(cfg.mm1.listen);
+    let fast_path = start_fast_path(&cfg, mm1_addr, &listeners)?;
+    if let Some(mm4) = cfg.mm4.listen {
+        eprintln!(
+            "mmsc: mm4.listen {mm4}: the MM4 SMTP engine is not built yet, nothing listens there{}",
+            if cfg.dataplane.backend == Backend::Xdp {
+                " (the XDP program classifies the port and drops non-peers)"
+            } else {
+                ""
+            }
         );
     }
     let doorbell = Doorbell::new();
@@ -124,27 +140,27 @@ pub fn run(config: Option<PathBuf>) -> Result<()> {
         idle_timeout_ms: cfg.mm1.idle_timeout_secs * 1000,
         request_timeout_ms: cfg.mm1.request_timeout_secs * 1000,
     };
-    let cpus = choose_cores(&cfg);
     let mut reactors = Vec::new();
     let mut control_rings = Vec::new();
     let mut wake_cores: Vec<Arc<dyn Fn() + Send + Sync>> = Vec::new();
     let per_core_conns = (cfg.mm1.max_connections / cpus.len()).max(1);
-    for (i, cpu) in cpus.iter().enumerate() {
+    for (i, (cpu, listener)) in cpus.iter().zip(listeners).enumerate() {
         let (core_rings, ctl) = mmsc_dataplane::ring_pair(RING_CAPACITY);
         let bell = Arc::clone(&doorbell);
-        let reactor = kernel::spawn(
+        let reactor = kernel::spawn_on(
             ReactorConfig {
                 core: i as u16,
                 cpu: Some(*cpu),
-                listen: cfg.mm1.listen,
+                listen: mm1_addr,
                 http: http.clone(),
                 max_connections: per_core_conns,
                 front: front.clone(),
             },
+            listener,
             core_rings,
             Arc::new(move || bell.ring()),
         )
-        .with_context(|| format!("cannot listen on {}", cfg.mm1.listen))?;
+        .with_context(|| format!("cannot start dataplane core {i} on {mm1_addr}"))?;
         let waker = reactor.waker();
         wake_cores.push(Arc::new(move || {
             let _ = waker.wake();
@@ -184,16 +200,17 @@ pub fn run(config: Option<PathBuf>) -> Result<()> {
     let admin = match cfg.admin.listen {
         Some(at) => Some(admin::Admin::start(
             at,
-            metrics_source(&reactors, &control, &store, &cfg),
+            metrics_source(&reactors, &control, &store, &cfg, fast_path.clone()),
         )?),
         None => None,
     };
     let addr = reactors.first().map_or(cfg.mm1.listen, |r| r.local_addr);
     eprintln!(
-        "mmsc: serving MM1 at {} (listening on {addr}, {} dataplane core(s) on CPU {:?}); store {} ({} records recovered); push mode {}; admin API {}",
+        "mmsc: serving MM1 at {} (listening on {addr}, {} dataplane core(s) on CPU {:?}, backend {}); store {} ({} records recovered); push mode {}; admin API {}",
         cfg.mm1.public_url.as_str(),
         reactors.len(),
         cpus,
+        cfg.dataplane.backend,
         cfg.store.path.display(),
         stored_before,
         cfg.push.mode,
@@ -213,6 +230,10 @@ pub fn run(config: Option<PathBuf>) -> Result<()> {
     for r in reactors {
         r.stop();
     }
+    #[cfg(feature = "ebpf")]
+    if let Some(f) = &fast_path {
+        f.stop();
+    }
     let stats = control.stats();
     control.stop();
     let (syncs, records) = store.counters();
@@ -222,6 +243,82 @@ pub fn run(config: Option<PathBuf>) -> Result<()> {
         stats.accepted, stats.refused, stats.retrieved, stats.pushed, stats.stored
     );
     Ok(())
+}
+
+/// Refuses the backends this build cannot run, saying why.
+fn check_backend(backend: Backend) -> Result<()> {
+    match backend {
+        Backend::Kernel => Ok(()),
+        Backend::Xdp if cfg!(feature = "ebpf") => Ok(()),
+        Backend::Xdp => bail!(
+            "dataplane backend \"xdp\" needs the eBPF programs, which this build of mmsc does \
+             not have: build it with `cargo build --release -p mmsc --features ebpf` (needs \
+             clang and libbpf-dev), or use backend \"kernel\""
+        ),
+        Backend::Afxdp | Backend::Dpdk => bail!(
+            "dataplane backend \"{backend}\" is not available yet (kernel-bypass backends are \
+             being built); use \"xdp\" or \"kernel\""
+        ),
+    }
+}
+
+/// The fast path of backend `xdp` (nothing for `kernel`).
+#[cfg(feature = "ebpf")]
+type FastPathHandle = Option<Arc<crate::fastpath::FastPath>>;
+#[cfg(not(feature = "ebpf"))]
+type FastPathHandle = Option<Arc<NoFastPath>>;
+
+/// What a build without feature `ebpf` has instead of a fast path: nothing.
+#[cfg(not(feature = "ebpf"))]
+#[derive(Debug)]
+enum NoFastPath {}
+
+/// For backend `xdp`: loads the XDP program on `dataplane.interface` with the rules of `cfg`
+/// (MM1 on `mm1`) and steers new connections over `listeners`.
+#[cfg(feature = "ebpf")]
+fn start_fast_path(
+    cfg: &Config,
+    mm1: std::net::SocketAddr,
+    listeners: &[std::net::TcpListener],
+) -> Result<FastPathHandle> {
+    if cfg.dataplane.backend != Backend::Xdp {
+        return Ok(None);
+    }
+    let iface = &cfg.dataplane.interface;
+    if mm1.ip().is_loopback() {
+        eprintln!(
+            "mmsc: warning: mm1.listen {mm1} is a loopback address: no MM1 packet crosses {iface}"
+        );
+    }
+    let rules = crate::fastpath::rules(cfg, mm1);
+    let f = crate::fastpath::FastPath::start(iface, cfg.dataplane.xdp_mode, &rules, listeners)?;
+    eprintln!(
+        "mmsc: xdp: mmsc_xdp attached to {iface} in {} mode (program id {}, xdp_mode {}); \
+         SK_REUSEPORT steering over {} core(s); MM4 {}, {} peer prefix(es); SYN limit {}",
+        f.mode(),
+        f.program_id(),
+        cfg.dataplane.xdp_mode,
+        f.steered_cores(),
+        cfg.mm4
+            .listen
+            .map_or_else(|| "off".to_owned(), |a| a.to_string()),
+        rules.mm4_peers.len(),
+        if rules.syn_rate == 0 {
+            "off".to_owned()
+        } else {
+            format!("{}/s per source, burst {}", rules.syn_rate, rules.syn_burst)
+        },
+    );
+    Ok(Some(Arc::new(f)))
+}
+
+#[cfg(not(feature = "ebpf"))]
+fn start_fast_path(
+    _cfg: &Config,
+    _mm1: std::net::SocketAddr,
+    _listeners: &[std::net::TcpListener],
+) -> Result<FastPathHandle> {
+    Ok(None)
 }
 
 /// A per-core counter of the reactors: name, help, field.
@@ -237,6 +334,7 @@ fn metrics_source(
     control: &ControlPlane,
     store: &Store,
     cfg: &Config,
+    fast_path: FastPathHandle,
 ) -> Source {
     let cores: Vec<_> = reactors.iter().map(|r| Arc::clone(&r.stats)).collect();
     let stats = control.stats_reader();
@@ -339,6 +437,12 @@ fn metrics_source(
             Metric::gauge("dataplane.cores", "dataplane cores", cores.len() as u64)
                 .label("backend", backend.to_string()),
         );
+        #[cfg(feature = "ebpf")]
+        if let Some(f) = &fast_path {
+            m.extend(f.metrics());
+        }
+        #[cfg(not(feature = "ebpf"))]
+        let _ = &fast_path;
         m
     })
 }
