@@ -13,6 +13,7 @@
 //! - [`http`]: a small blocking HTTP/1.1 client (keep-alive, raw writes for malformed input).
 //! - [`mm1`]: building and checking the MM1 PDUs handsets send and receive.
 //! - [`kannel`]: a throw-away Kannel (bearerbox, wapbox with its PPG, smsbox, fakesmsc).
+//! - [`netns`]: two network namespaces joined by a veth pair, for the backend tests.
 //!
 //! Everything runs on temporary files under [`std::env::temp_dir`] with unique names, removed
 //! afterwards; every child process is waited for with a deadline.
@@ -28,6 +29,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 pub mod http;
 pub mod kannel;
 pub mod mm1;
+pub mod netns;
 pub mod server;
 
 /// Largest frame recipe (a) handles (text2pcap's limit).

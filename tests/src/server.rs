@@ -5,6 +5,10 @@
 //! with the counters mmsc prints) and [`Mmsc::restart`] (same port, same store) are there for
 //! crash and recovery tests.
 //!
+//! [`Mmsc::start_in_netns`] runs it inside a network namespace (`ip netns exec NS mmsc
+//! serve`) on an address of that namespace; it is ready when it prints its start-up line,
+//! and [`Mmsc::status`] asks its admin API from inside the namespace too.
+//!
 //! The binary: `$MMSC_BIN`, else `<workspace>/target/debug/mmsc` (`scripts/test` builds the
 //! workspace before testing; by hand: `cargo build -p mmsc`).
 
@@ -235,6 +239,8 @@ pub struct Mmsc {
     path: String,
     child: Option<Child>,
     starts: u32,
+    /// The network namespace it runs in, if not this process's.
+    netns: Option<String>,
     // Last: removed (or kept on panic) after the process is gone.
     dir: TempDir,
 }
@@ -244,10 +250,21 @@ impl Mmsc {
     /// wait until it accepts connections. Panics (with its log) when it does not within
     /// [`START_TIMEOUT`].
     pub fn start(config: Config) -> Mmsc {
-        let bin = mmsc_bin();
-        let dir = TempDir::new("mmsc-tests-server");
         let port = free_port();
         let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+        Mmsc::start_at(config, addr, None)
+    }
+
+    /// Start mmsc in network namespace `netns` (with `ip netns exec`), MM1 on `listen` (an
+    /// address of that namespace), and wait until it prints its start-up line. Panics (with
+    /// its log) when it exits first or does not start within [`START_TIMEOUT`].
+    pub fn start_in_netns(config: Config, netns: &str, listen: SocketAddr) -> Mmsc {
+        Mmsc::start_at(config, listen, Some(netns.to_owned()))
+    }
+
+    fn start_at(config: Config, addr: SocketAddr, netns: Option<String>) -> Mmsc {
+        let bin = mmsc_bin();
+        let dir = TempDir::new("mmsc-tests-server");
         let mut config = config;
         if config.get("mm1", "listen").is_none() {
             config = config.set_str("mm1", "listen", &addr.to_string());
@@ -274,6 +291,7 @@ impl Mmsc {
             path: "/mms".to_owned(),
             child: None,
             starts: 0,
+            netns,
             dir,
         };
         m.spawn();
@@ -290,7 +308,9 @@ impl Mmsc {
         self.starts += 1;
         let _ = writeln!(&log, "--- mmsc-tests: start #{} ---", self.starts);
         let err = log.try_clone().expect("clone the log file");
-        let child = Command::new(&self.bin)
+        let log_before = self.log().len();
+        let child = self
+            .command()
             .arg("serve")
             .arg("--config")
             .arg(&self.config_path)
@@ -303,7 +323,15 @@ impl Mmsc {
         self.child = Some(child);
         let deadline = Instant::now() + START_TIMEOUT;
         loop {
-            if TcpStream::connect_timeout(&self.addr, Duration::from_millis(500)).is_ok() {
+            let ready = if self.netns.is_some() {
+                // Not reachable from here: its start-up line says it serves.
+                self.log()
+                    .get(log_before..)
+                    .is_some_and(|l| l.lines().any(|l| l.starts_with("mmsc: serving MM1 ")))
+            } else {
+                TcpStream::connect_timeout(&self.addr, Duration::from_millis(500)).is_ok()
+            };
+            if ready {
                 return;
             }
             if let Some(c) = self.child.as_mut()
@@ -321,6 +349,38 @@ impl Mmsc {
             }
             std::thread::sleep(Duration::from_millis(25));
         }
+    }
+
+    /// A command running the `mmsc` binary where the server runs (under `ip netns exec`
+    /// for a server in a namespace).
+    pub fn command(&self) -> Command {
+        match &self.netns {
+            Some(ns) => {
+                let mut c = Command::new("ip");
+                c.args(["netns", "exec", ns]).arg(&self.bin);
+                c
+            }
+            None => Command::new(&self.bin),
+        }
+    }
+
+    /// What `mmsc status` prints (the admin API's `/status`), parsed. Panics when it fails.
+    pub fn status(&self) -> serde_json::Value {
+        let (ok, out, err) = run_bounded(
+            self.command()
+                .arg("status")
+                .arg("--config")
+                .arg(&self.config_path)
+                .current_dir(self.dir.path()),
+            TOOL_TIMEOUT,
+        );
+        assert!(ok, "mmsc status failed: {err}\n{}", self.log());
+        serde_json::from_slice(&out).unwrap_or_else(|e| {
+            panic!(
+                "mmsc status printed no JSON ({e}): {}",
+                String::from_utf8_lossy(&out)
+            )
+        })
     }
 
     /// The MM1 listening address.
