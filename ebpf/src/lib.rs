@@ -7,8 +7,10 @@
 //!   addressed to ([`mmsc_classify::Class`]), drops MM4 packets from sources outside the peer
 //!   prefixes and SYNs beyond a per-source token bucket, counts packets and bytes per class,
 //!   and in [`Mode::Redirect`](mmsc_classify::Mode::Redirect) hands MM1/MM4 frames to the
-//!   AF_XDP socket of the receiving queue. The rules are [`mmsc_classify::Rules`], the same
-//!   contract as the user-space classifier in `dataplane/classify`.
+//!   AF_XDP socket of the receiving queue. The rules are [`mmsc_classify::Rules`], and the
+//!   decisions the rule set written in `mmsc_classify`'s crate docs, which the user-space
+//!   [`mmsc_classify::Classifier`] implements too (the tests compare the two frame by frame;
+//!   [`Counters::from_classifier`] maps the classifier's counters onto the program's).
 //! - [`ReuseportSteering`]: an SK_REUSEPORT program that puts each new connection of a
 //!   `SO_REUSEPORT` group on the listener of the core that owns the flow.
 //!

@@ -6,6 +6,11 @@
 //! real TCP connections (a thread moved into the namespace with setns) and crafted frames
 //! (AF_PACKET, through python3). A guard deletes the namespaces at the end, also on panic.
 //!
+//! Differential: in a quiet lab (no addresses, IPv6 off), a seeded mix of frames built with
+//! `mmsc_classify::build` goes one frame at a time into the veth and into a
+//! `mmsc_classify::Classifier`; after every frame all counters of the XDP program must equal
+//! the classifier's (the rule set in `mmsc_classify`'s crate docs, implemented twice).
+//!
 //! SK_REUSEPORT: two SO_REUSEPORT listeners on 127.0.0.1 in one group.
 //!
 //! They need root; without it they print why and return.
@@ -65,6 +70,16 @@ struct Lab {
 
 impl Lab {
     fn new(tag: u8) -> Lab {
+        Lab::create(tag, true)
+    }
+
+    /// A lab whose interfaces have no address and IPv6 turned off: no neighbour discovery,
+    /// no router solicitation, no ARP; the only frames on the wire are the test's.
+    fn quiet(tag: u8) -> Lab {
+        Lab::create(tag, false)
+    }
+
+    fn create(tag: u8, addresses: bool) -> Lab {
         let pid = std::process::id();
         let lab = Lab {
             tag,
@@ -85,7 +100,20 @@ impl Lab {
             (&lab.ns_a, &lab.if_a, &[1u8, 3][..]),
             (&lab.ns_b, &lab.if_b, &[2u8][..]),
         ] {
-            for &h in hosts {
+            if !addresses {
+                for conf in ["all", "default", iface.as_str()] {
+                    sh(&[
+                        "ip",
+                        "netns",
+                        "exec",
+                        ns,
+                        "sysctl",
+                        "-qw",
+                        &format!("net.ipv6.conf.{conf}.disable_ipv6=1"),
+                    ]);
+                }
+            }
+            for &h in hosts.iter().filter(|_| addresses) {
                 sh(&[
                     "ip",
                     "-n",
@@ -1445,4 +1473,558 @@ fn redirect_mode_hands_mm1_and_mm4_to_the_queue_socket() {
         assert_eq!(connect(8002), Outcome::Refused);
         program.detach().expect("detach");
     });
+}
+
+// ---- differential: the XDP program against mmsc_classify::Classifier ----
+
+/// A seeded generator (splitmix64): the same mix of frames on every run.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// 0..n (n > 0).
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+
+    /// True `percent` times in 100.
+    fn chance(&mut self, percent: usize) -> bool {
+        self.below(100) < percent
+    }
+
+    fn pick<T: Copy>(&mut self, items: &[T]) -> T {
+        items[self.below(items.len())]
+    }
+
+    fn bytes(&mut self, n: usize) -> Vec<u8> {
+        (0..n).map(|_| self.next() as u8).collect()
+    }
+}
+
+fn addr(s: &str) -> IpAddr {
+    s.parse().unwrap()
+}
+
+/// Listeners of every class, exact and wildcard, with the cases where the order, the
+/// family or class Other matters (comments: what a packet to that key gets).
+fn differential_rules(mode: mmsc_classify::Mode, syn_rate: u32, syn_burst: u32) -> Rules {
+    let l = |a: Option<&str>, port, class| Listener {
+        addr: a.map(addr),
+        port,
+        class,
+    };
+    let prefix = |a: &str, len| mmsc_classify::Prefix { addr: addr(a), len };
+    Rules {
+        listeners: vec![
+            l(None, 80, Class::Mm1),
+            // exact after the wildcard: 10.1.0.1:80 is MM7
+            l(Some("10.1.0.1"), 80, Class::Mm7),
+            // exact before the family wildcards: 10.1.0.3:25 MM3, other v4 and v6 MM4
+            l(Some("10.1.0.3"), 25, Class::Mm3),
+            l(Some("0.0.0.0"), 25, Class::Mm4),
+            l(Some("::"), 25, Class::Mm4),
+            l(Some("2001:db8::3"), 25, Class::Mm3),
+            l(Some("10.1.0.7"), 8080, Class::Mm7),
+            l(Some("2001:db8::7"), 8080, Class::Mm7),
+            // duplicate wildcard key: the first (MM1) has it
+            l(None, 8002, Class::Mm1),
+            l(Some("0.0.0.0"), 8002, Class::Mm3),
+            // duplicate exact key: the first (MM7) has it
+            l(Some("10.1.0.9"), 8002, Class::Mm7),
+            l(Some("10.1.0.9"), 8002, Class::Mm3),
+            // IPv4-mapped IPv6 is IPv6: ::ffff:10.1.0.1:443 MM1, 10.1.0.1:443 MM7
+            l(Some("::ffff:10.1.0.1"), 443, Class::Mm1),
+            l(Some("10.1.0.1"), 443, Class::Mm7),
+            // class Other is ignored: 10.1.0.1:2222 is MM3 by the wildcard
+            l(Some("10.1.0.1"), 2222, Class::Other),
+            l(None, 2222, Class::Mm3),
+            l(Some("2001:db8::9"), 2223, Class::Mm4),
+        ],
+        mm4_peers: vec![
+            prefix("192.0.2.0", 24),
+            prefix("2001:db8:4::", 48),
+            prefix("::ffff:198.51.100.0", 120),
+        ],
+        syn_rate,
+        syn_burst,
+        mode,
+    }
+}
+
+const DIFF_DST_V4: [&str; 6] = [
+    "10.1.0.1",
+    "10.1.0.3",
+    "10.1.0.7",
+    "10.1.0.9",
+    "10.1.0.50",
+    "0.0.0.0",
+];
+const DIFF_DST_V6: [&str; 7] = [
+    "2001:db8::3",
+    "2001:db8::7",
+    "2001:db8::9",
+    "2001:db8::50",
+    "::ffff:10.1.0.1",
+    "::ffff:10.1.0.3",
+    "::",
+];
+/// Peers and non-peers of both families, and IPv4-mapped sources (198.51.100.7 is a peer
+/// only in its mapped form, 192.0.2.1 only as IPv4).
+const DIFF_SRC_V4: [&str; 5] = [
+    "192.0.2.1",
+    "192.0.2.200",
+    "198.51.100.7",
+    "203.0.113.9",
+    "203.0.113.10",
+];
+const DIFF_SRC_V6: [&str; 5] = [
+    "2001:db8:4::1",
+    "2001:db8:4:ffff::2",
+    "2001:db8:5::1",
+    "::ffff:198.51.100.7",
+    "::ffff:192.0.2.1",
+];
+const DIFF_PORTS: [u16; 8] = [80, 25, 8080, 8002, 443, 2222, 2223, 22];
+
+/// One frame of the mix, and what it was built as (for the failure message).
+fn random_frame(rng: &mut Rng) -> (String, Vec<u8>) {
+    use mmsc_classify::TcpFlags;
+    use mmsc_classify::build::{FrameBuilder, L4, arp_request, ethernet};
+
+    // not IP at all, now and then
+    match rng.below(40) {
+        0 => {
+            return (
+                "arp".into(),
+                arp_request([2, 0, 0, 0, 0, 9], [10, 1, 0, 99], [10, 1, 0, 1]),
+            );
+        }
+        1 => return ("lldp".into(), ethernet(0x88CC, &rng.bytes(46))),
+        2 => return ("802.3 length".into(), ethernet(0x0040, &rng.bytes(64))),
+        3 => return ("ethernet header only".into(), ethernet(0x0800, &[])),
+        _ => {}
+    }
+    let v6 = rng.chance(45);
+    let dst = addr(rng.pick(if v6 {
+        &DIFF_DST_V6[..]
+    } else {
+        &DIFF_DST_V4[..]
+    }));
+    let src = addr(rng.pick(if v6 {
+        &DIFF_SRC_V6[..]
+    } else {
+        &DIFF_SRC_V4[..]
+    }));
+    let port = if rng.chance(85) {
+        rng.pick(&DIFF_PORTS)
+    } else {
+        rng.next() as u16
+    };
+    let flags = rng.pick(&[
+        TcpFlags::SYN,
+        TcpFlags::ACK,
+        TcpFlags::ACK,
+        TcpFlags::SYN | TcpFlags::ACK,
+        TcpFlags::PSH | TcpFlags::ACK,
+        TcpFlags::RST,
+        TcpFlags::FIN | TcpFlags::ACK,
+        TcpFlags::SYN | TcpFlags::RST,
+    ]);
+    let mut what = format!("{src} -> {dst}:{port} flags {:#04x}", flags.0);
+    let mut b = FrameBuilder::tcp(src, 40000 + rng.below(1000) as u16, dst, port)
+        .flags(flags)
+        .payload_len(if rng.chance(50) { 0 } else { rng.below(300) });
+    let tags = match rng.below(20) {
+        0..=11 => 0,
+        12..=15 => 1,
+        16..=18 => 2,
+        _ => 3,
+    };
+    for _ in 0..tags {
+        b = b.vlan(
+            rng.pick(&[mmsc_classify::headers::ETH_P_8021Q, 0x88A8]),
+            rng.below(4096) as u16,
+        );
+    }
+    if tags > 0 {
+        what += &format!(", {tags} vlan tags");
+    }
+    if rng.chance(25) {
+        let n = 1 + rng.below(40);
+        b = b.tcp_options(&rng.bytes(n));
+        what += &format!(", {n} octets of tcp options");
+    }
+    if v6 && rng.chance(30) {
+        let n = if rng.chance(15) { 9 } else { 1 + rng.below(4) };
+        for _ in 0..n {
+            b = b.ipv6_ext(rng.pick(&[0u8, 43, 60]), rng.below(4) as u8);
+        }
+        what += &format!(", {n} ipv6 extension headers");
+    }
+    if !v6 && rng.chance(30) {
+        let n = 1 + rng.below(40);
+        b = b.ipv4_options(&rng.bytes(n));
+        what += &format!(", {n} octets of ipv4 options");
+    }
+    if rng.chance(8) {
+        let (offset, more) = (rng.pick(&[0u16, 0, 8, 185]), rng.chance(50));
+        b = b.fragment(offset, more);
+        what += &format!(", fragment {offset} more {more}");
+    }
+    if rng.chance(8) {
+        let l4 = match rng.below(5) {
+            0 => L4::Udp {
+                src_port: 5000,
+                dst_port: port,
+            },
+            1 => L4::Icmp,
+            n => L4::Raw([50, 59, 132][n - 2]),
+        };
+        what += &format!(", {l4:?}");
+        b = b.l4(l4);
+    }
+    if rng.chance(20) {
+        b = b.pad_to(60 + rng.below(40));
+        what += ", padded";
+    }
+    let layout = b.layout();
+    let mut f = b.build();
+    let ip = layout.ip_offset;
+    let tcp = matches!(b.l4, L4::Tcp { .. });
+    // then break it, a quarter of the time
+    if rng.chance(25) {
+        match rng.below(7) {
+            0 => {
+                let cut = 14 + rng.below(f.len() - 14);
+                f.truncate(cut);
+                what += &format!(", cut to {cut}");
+            }
+            1 if !v6 => {
+                let ihl = rng.below(5) as u8;
+                f[ip] = 0x40 | ihl;
+                what += &format!(", ihl {ihl}");
+            }
+            1 | 2 => {
+                let version = rng.pick(&[0u8, 4, 5, 6, 15]);
+                f[ip] = (f[ip] & 0x0F) | (version << 4);
+                what += &format!(", ip version {version}");
+            }
+            3 => {
+                let (at, fixed) = if v6 { (ip + 4, 40) } else { (ip + 2, 0) };
+                let len = rng.below(f.len() - ip + 24 - fixed) as u16;
+                f[at..at + 2].copy_from_slice(&len.to_be_bytes());
+                what += &format!(", ip length field {len}");
+            }
+            4 if tcp && layout.l4_offset + 12 < f.len() => {
+                let doff = rng.below(16) as u8;
+                f[layout.l4_offset + 12] = doff << 4;
+                what += &format!(", tcp data offset {doff}");
+            }
+            5 if v6 && !b.ipv6_ext.is_empty() => {
+                let len = rng.below(256) as u8;
+                f[ip + 41] = len;
+                what += &format!(", first extension header length {len}");
+            }
+            6 => {
+                let proto = rng.pick(&[0x0806u16, 0x0800, 0x86DD, 0x8100]);
+                f[ip - 2..ip].copy_from_slice(&proto.to_be_bytes());
+                what += &format!(", ethertype {proto:#06x}");
+            }
+            _ => {}
+        }
+    }
+    (what, f)
+}
+
+/// SYNs (and the odd ACK) from a few sources to listeners, for the rate limit; one source
+/// twice, as IPv4 and as IPv4-mapped IPv6, which must have a bucket each.
+fn random_syn(rng: &mut Rng) -> (String, Vec<u8>) {
+    use mmsc_classify::TcpFlags;
+    use mmsc_classify::build::FrameBuilder;
+
+    let (src, dst) = rng.pick(&[
+        ("203.0.113.9", "10.1.0.1"),
+        ("::ffff:203.0.113.9", "2001:db8::7"),
+        ("203.0.113.10", "10.1.0.50"),
+        ("192.0.2.1", "10.1.0.3"),
+        ("2001:db8:4::1", "2001:db8::3"),
+    ]);
+    let port = rng.pick(&[80, 25, 8080, 8002]);
+    let flags = if rng.chance(85) {
+        TcpFlags::SYN
+    } else {
+        TcpFlags::ACK
+    };
+    let what = format!("{src} -> {dst}:{port} flags {:#04x}", flags.0);
+    let frame = FrameBuilder::tcp(addr(src), 40000, addr(dst), port)
+        .flags(flags)
+        .build();
+    (what, frame)
+}
+
+/// Sends frames out of side a one at a time (AF_PACKET, through one python3 process).
+struct Sender {
+    child: Child,
+    stdin: ChildStdin,
+    acks: BufReader<std::process::ChildStdout>,
+}
+
+impl Sender {
+    fn start(lab: &Lab) -> Sender {
+        const SCRIPT: &str = "import socket, sys\n\
+            s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)\n\
+            s.bind((sys.argv[1], 0))\n\
+            for line in sys.stdin:\n    \
+                try:\n        s.send(bytes.fromhex(line.strip()))\n        \
+                print('ok', flush=True)\n    \
+                except OSError as e:\n        print('error', e, flush=True)\n";
+        let mut child = Command::new("ip")
+            .args([
+                "netns", "exec", &lab.ns_a, "python3", "-c", SCRIPT, &lab.if_a,
+            ])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn python3");
+        let stdin = child.stdin.take().expect("stdin");
+        let acks = BufReader::new(child.stdout.take().expect("stdout"));
+        Sender { child, stdin, acks }
+    }
+
+    fn send(&mut self, frame: &[u8]) {
+        let hex: String = frame.iter().map(|b| format!("{b:02x}")).collect();
+        writeln!(self.stdin, "{hex}").expect("write to python3");
+        self.stdin.flush().expect("flush");
+        let mut ack = String::new();
+        self.acks.read_line(&mut ack).expect("read from python3");
+        assert_eq!(ack.trim(), "ok", "sending {} octets: {ack:?}", frame.len());
+    }
+}
+
+impl Drop for Sender {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn total_packets(c: &mmsc_ebpf::Counters) -> u64 {
+    c.classes.iter().map(|c| c.packets).sum()
+}
+
+/// Feeds frames to the XDP program (through the veth) and to a Classifier, one at a time,
+/// and compares all the counters after each frame.
+struct Differential {
+    program: XdpProgram,
+    classifier: mmsc_classify::Classifier,
+    sender: Sender,
+    /// Whether an AF_XDP socket is registered (else redirects count as no-socket).
+    socket: bool,
+    start: Instant,
+    sent: usize,
+    name: &'static str,
+}
+
+impl Differential {
+    fn new(lab: &Lab, name: &'static str, rules: &Rules) -> Differential {
+        let program = XdpProgram::load(&lab.if_b, rules).expect("load in side b");
+        assert_eq!(program.mode(), AttachMode::Driver);
+        assert_eq!(
+            program.counters().unwrap(),
+            mmsc_ebpf::Counters::default(),
+            "a quiet lab"
+        );
+        Differential {
+            program,
+            classifier: mmsc_classify::Classifier::new(rules),
+            sender: Sender::start(lab),
+            socket: false,
+            start: Instant::now(),
+            sent: 0,
+            name,
+        }
+    }
+
+    /// What the program must show now.
+    fn want(&self) -> mmsc_ebpf::Counters {
+        let mut want = mmsc_ebpf::Counters::from_classifier(&self.classifier.counters());
+        if !self.socket {
+            want.redirect_no_socket = want.redirected;
+            want.redirected = 0;
+        }
+        want
+    }
+
+    fn send(&mut self, what: &str, frame: &[u8]) {
+        let now = self.start.elapsed().as_nanos() as u64;
+        self.sender.send(frame);
+        let verdict = self.classifier.classify(frame, now);
+        self.sent += 1;
+        let want = self.want();
+        let deadline = Instant::now() + Duration::from_secs(3);
+        let got = loop {
+            let got = self.program.counters().expect("counters");
+            if total_packets(&got) >= total_packets(&want) || Instant::now() > deadline {
+                break got;
+            }
+            std::thread::sleep(Duration::from_micros(50));
+        };
+        assert_eq!(
+            got,
+            want,
+            "{}: the XDP program and the classifier part at frame {} ({what}: {} octets, \
+             classifier says {verdict:?}):\n{}\nleft: XDP, right: classifier",
+            self.name,
+            self.sent - 1,
+            frame.len(),
+            frame.iter().map(|b| format!("{b:02x}")).collect::<String>()
+        );
+    }
+}
+
+#[test]
+fn xdp_and_classifier_count_the_same_mix_alike() {
+    require_root!();
+    let started = Instant::now();
+    let lab = Lab::quiet(8);
+    let if_b = lab.if_b.clone();
+    let ns_b = lab.ns_b.clone();
+    let lab = std::sync::Arc::new(lab);
+    let inner = lab.clone();
+    let summary = in_netns(&ns_b, move || {
+        let lab = inner;
+        let mut rng = Rng(0x6D6D_7363_6469_6666);
+        let mut summary = Vec::new();
+
+        // 1. pass mode, no SYN limit: the parse, the listeners, the ACL
+        let mut d = Differential::new(
+            &lab,
+            "pass",
+            &differential_rules(mmsc_classify::Mode::Pass, 0, 0),
+        );
+        for _ in 0..300 {
+            let (what, frame) = random_frame(&mut rng);
+            d.send(&what, &frame);
+        }
+        summary.push((d.name, d.program.counters().unwrap()));
+        drop(d);
+
+        // 2. redirect mode, no AF_XDP socket: every redirect is a redirect_no_socket
+        let mut d = Differential::new(
+            &lab,
+            "redirect without a socket",
+            &differential_rules(mmsc_classify::Mode::Redirect, 0, 0),
+        );
+        for _ in 0..100 {
+            let (what, frame) = random_frame(&mut rng);
+            d.send(&what, &frame);
+        }
+        summary.push((d.name, d.program.counters().unwrap()));
+        drop(d);
+
+        // 3. redirect mode with a socket on queue 0, and a SYN limit: bursts of SYNs
+        //    from a few sources among the mix (1 SYN/s, burst 3: no refill within the
+        //    phase unless it takes seconds, and then both sides refill alike)
+        let mut d = Differential::new(
+            &lab,
+            "redirect with a socket, SYN limit",
+            &differential_rules(mmsc_classify::Mode::Redirect, 1, 3),
+        );
+        let (xsk, _umem) = bare_xsk(&if_b, 0);
+        d.program
+            .register_xsk(0, &xsk)
+            .expect("register the socket");
+        d.socket = true;
+        for _ in 0..150 {
+            let (what, frame) = if rng.chance(50) {
+                random_syn(&mut rng)
+            } else {
+                random_frame(&mut rng)
+            };
+            d.send(&what, &frame);
+        }
+        let last = d.program.counters().unwrap();
+        summary.push((d.name, last));
+        drop(d);
+        summary
+    });
+    drop(lab);
+
+    // the mix reached every counter worth checking
+    let sum =
+        |f: &dyn Fn(&mmsc_ebpf::Counters) -> u64| summary.iter().map(|(_, c)| f(c)).sum::<u64>();
+    for class in Class::ALL {
+        assert!(
+            sum(&|c| c.class(class).packets) > 0,
+            "no {} frame: {summary:?}",
+            class.name()
+        );
+    }
+    for reason in mmsc_classify::Slow::ALL {
+        assert!(
+            sum(&|c| c.slow[reason.index()]) > 0,
+            "no {reason} frame: {summary:?}"
+        );
+    }
+    assert!(sum(&|c| c.dropped_not_peer) > 0, "{summary:?}");
+    assert!(sum(&|c| c.dropped_syn_rate) > 0, "{summary:?}");
+    assert!(sum(&|c| c.redirected) > 0, "{summary:?}");
+    assert!(sum(&|c| c.redirect_no_socket) > 0, "{summary:?}");
+    for (name, c) in &summary {
+        eprintln!("{name}: {c:?}");
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(60),
+        "took {:?}",
+        started.elapsed()
+    );
+}
+
+#[test]
+fn syn_bucket_refills_to_a_whole_token_after_a_pause() {
+    require_root!();
+    let lab = Lab::quiet(9);
+    let ns_b = lab.ns_b.clone();
+    let lab = std::sync::Arc::new(lab);
+    let inner = lab.clone();
+    let got = in_netns(&ns_b, move || {
+        use mmsc_classify::TcpFlags;
+        use mmsc_classify::build::FrameBuilder;
+
+        // 3 SYN/s, burst 1: cap / rate * rate = 999 999 999, one unit short of a token
+        let rules = Rules {
+            listeners: vec![Listener {
+                addr: None,
+                port: 80,
+                class: Class::Mm1,
+            }],
+            syn_rate: 3,
+            syn_burst: 1,
+            ..Rules::default()
+        };
+        let mut d = Differential::new(&inner, "rate 3 burst 1", &rules);
+        let syn = FrameBuilder::tcp(addr("203.0.113.9"), 40000, addr("10.1.0.1"), 80)
+            .flags(TcpFlags::SYN)
+            .build();
+        // the first SYN takes the only token; after each pause of more than 1/3 s the
+        // bucket is full again (one token), and the SYN right after that one is dropped
+        d.send("first SYN", &syn);
+        for pause in 0..2 {
+            std::thread::sleep(Duration::from_millis(400));
+            d.send(&format!("SYN after pause {pause}"), &syn);
+        }
+        d.send("SYN without a pause", &syn);
+        d.program.counters().unwrap()
+    });
+    drop(lab);
+    assert_eq!(got.class(Class::Mm1).packets, 4, "{got:?}");
+    assert_eq!(got.dropped_syn_rate, 1, "{got:?}");
 }
