@@ -17,11 +17,12 @@
 //! return.
 
 use std::net::{IpAddr, SocketAddr};
+use std::os::unix::fs::PermissionsExt;
 use std::time::{Duration, Instant};
 
 use mmsc_tests::mm1;
 use mmsc_tests::netns::{IP_TIMEOUT, Lab, is_root};
-use mmsc_tests::server::{Config, Mmsc, mmsc_bin};
+use mmsc_tests::server::{Config, Mmsc, mmsc_bin, run_bounded};
 use mmsc_tests::{TempFile, have_tool};
 use mmsc_wire::mms::{MessageType, ResponseStatus};
 
@@ -212,9 +213,28 @@ fn kernel_backend_over_veth() {
     assert!(!lab.server_link().contains("prog/xdp"));
 }
 
+/// Panics unless the `mmsc` under test can run backend `xdp` (`mmsc --version` lists its
+/// backends): a test that cannot test what it claims must not pass.
+fn require_xdp_build() {
+    let (ok, out, err) = run_bounded(
+        std::process::Command::new(mmsc_bin()).arg("--version"),
+        IP_TIMEOUT,
+    );
+    let version = String::from_utf8_lossy(&out);
+    assert!(ok, "mmsc --version: {err}");
+    assert!(
+        version.contains("xdp"),
+        "{} has no backend xdp ({}): build it with `cargo build --locked -p mmsc --features \
+         ebpf` (scripts/test does)",
+        mmsc_bin().display(),
+        version.trim()
+    );
+}
+
 #[test]
 fn xdp_backend_over_veth() {
     require_root!();
+    require_xdp_build();
     let lab = Lab::new(202);
     // Checksum offload off on the sending side: needed on veth only for XDP redirects
     // between CPUs (afxdp), harmless here; it also makes every TCP segment its own frame.
@@ -338,17 +358,23 @@ fn xdp_backend_over_veth() {
 #[test]
 fn xdp_backend_start_up_errors() {
     require_root!();
+    require_xdp_build();
     let lab = Lab::new(203);
     let dir = mmsc_tests::TempDir::new("mmsc-tests-backends");
     let bin = mmsc_bin();
     let bin = bin.to_string_lossy();
     let serve = |iface: &str, as_nobody: bool| {
         let config = dir.path().join(format!("{iface}-{as_nobody}.toml"));
+        // A store the unprivileged user may write: the XDP program is loaded after it opens.
+        let store = dir.path().join(format!("store-{iface}-{as_nobody}"));
+        std::fs::create_dir(&store).expect("create the store directory");
+        std::fs::set_permissions(&store, std::fs::Permissions::from_mode(0o777))
+            .expect("chmod the store directory");
         let text = format!(
             "[mm1]\nlisten = \"{}\"\n[store]\npath = \"{}\"\n[admin]\nlisten = \"\"\n\
              [dataplane]\nbackend = \"xdp\"\ninterface = \"{iface}\"\n",
             mm1_addr(&lab),
-            dir.path().join("store").display()
+            store.display()
         );
         std::fs::write(&config, text).expect("write the configuration");
         let config = config.to_string_lossy().into_owned();

@@ -15,9 +15,15 @@ mod serve;
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// The version, with the dataplane backends this build can run.
+#[cfg(feature = "ebpf")]
+const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (backends: kernel, xdp)");
+#[cfg(not(feature = "ebpf"))]
+const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (backends: kernel)");
+
 /// mmsc, an MMS Relay/Server (3GPP TS 23.140 / OMA MMS).
 #[derive(Debug, Parser)]
-#[command(name = "mmsc", version, about, long_about = None)]
+#[command(name = "mmsc", version = VERSION, about, long_about = None)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

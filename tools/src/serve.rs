@@ -53,27 +53,6 @@ pub fn run(config: Option<PathBuf>) -> Result<()> {
             .context("cannot install signal handler")?;
     }
     check_backend(cfg.dataplane.backend)?;
-    let cpus = choose_cores(&cfg);
-    // Every core's listener up front, in one SO_REUSEPORT group on one port (the steering
-    // program of backend xdp needs them all before any accepts).
-    let listeners = kernel::reuseport_group(cfg.mm1.listen, cpus.len())
-        .with_context(|| format!("cannot listen on {}", cfg.mm1.listen))?;
-    let mm1_addr = listeners
-        .first()
-        .map(std::net::TcpListener::local_addr)
-        .transpose()?
-        .unwrap_or(cfg.mm1.listen);
-    let fast_path = start_fast_path(&cfg, mm1_addr, &listeners)?;
-    if let Some(mm4) = cfg.mm4.listen {
-        eprintln!(
-            "mmsc: mm4.listen {mm4}: the MM4 SMTP engine is not built yet, nothing listens there{}",
-            if cfg.dataplane.backend == Backend::Xdp {
-                " (the XDP program classifies the port and drops non-peers)"
-            } else {
-                ""
-            }
-        );
-    }
     let doorbell = Doorbell::new();
     let (completions_tx, completions_rx) = crossbeam_channel::unbounded();
     let bell = Arc::clone(&doorbell);
@@ -140,6 +119,28 @@ pub fn run(config: Option<PathBuf>) -> Result<()> {
         idle_timeout_ms: cfg.mm1.idle_timeout_secs * 1000,
         request_timeout_ms: cfg.mm1.request_timeout_secs * 1000,
     };
+    let cpus = choose_cores(&cfg);
+    // Every core's listener before any reactor runs, in one SO_REUSEPORT group on one port
+    // (the steering program of backend xdp takes them all at once). Not earlier: a port that
+    // accepts connections means the store and control plane are there (tests rely on it).
+    let listeners = kernel::reuseport_group(cfg.mm1.listen, cpus.len())
+        .with_context(|| format!("cannot listen on {}", cfg.mm1.listen))?;
+    let mm1_addr = listeners
+        .first()
+        .map(std::net::TcpListener::local_addr)
+        .transpose()?
+        .unwrap_or(cfg.mm1.listen);
+    let fast_path = start_fast_path(&cfg, mm1_addr, &listeners)?;
+    if let Some(mm4) = cfg.mm4.listen {
+        eprintln!(
+            "mmsc: mm4.listen {mm4}: the MM4 SMTP engine is not built yet, nothing listens there{}",
+            if cfg.dataplane.backend == Backend::Xdp {
+                " (the XDP program classifies the port and drops non-peers)"
+            } else {
+                ""
+            }
+        );
+    }
     let mut reactors = Vec::new();
     let mut control_rings = Vec::new();
     let mut wake_cores: Vec<Arc<dyn Fn() + Send + Sync>> = Vec::new();
