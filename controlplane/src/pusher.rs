@@ -14,7 +14,7 @@ pub enum PushKey {
     /// The notification of a message to one recipient.
     Notify {
         /// Message id.
-        id: String,
+        id: crate::records::Id,
         /// Recipient index.
         recipient: u16,
     },

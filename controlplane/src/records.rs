@@ -84,6 +84,9 @@ pub enum RecipientKind {
     Bcc = 2,
 }
 
+/// A message's internal id (24 hex digits): shared by the maps that refer to the message.
+pub type Id = std::sync::Arc<str>;
+
 /// One recipient of a message.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Recipient {
@@ -98,8 +101,9 @@ pub struct Recipient {
 /// A stored message.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct MessageRecord {
-    /// Internal id (also the prefix of tokens and Message-ID).
-    pub id: String,
+    /// Internal id (also the prefix of tokens and Message-ID). Shared: the service's maps
+    /// hold it by reference count, not by copy.
+    pub id: Id,
     /// When it was accepted (seconds since the epoch).
     pub received_at: u64,
     /// When it expires.
@@ -252,7 +256,7 @@ impl MessageRecord {
     /// Decode a record payload: the metadata and where the PDU starts in the payload.
     pub fn decode(payload: &[u8]) -> Option<(MessageRecord, usize)> {
         let mut d = Dec::new(payload)?;
-        let id = d.str()?;
+        let id = Id::from(d.str()?);
         let received_at = d.u64()?;
         let expiry_at = d.u64()?;
         let sender = d.str()?;

@@ -25,7 +25,7 @@ use mmsc_wire::{Limits, wsp::Body};
 
 use crate::pusher::{PushKey, PushRequest, PushResult};
 use crate::records::{
-    self, MessageRecord, OutboxRecord, Recipient, RecipientKind, RecipientState, StateRecord,
+    self, Id, MessageRecord, OutboxRecord, Recipient, RecipientKind, RecipientState, StateRecord,
 };
 
 /// Settings of the service.
@@ -165,7 +165,7 @@ enum Pending {
     Internal,
     /// A message record relocated by compaction.
     Relocated {
-        id: String,
+        id: Id,
     },
     /// A state or outbox record relocated by compaction.
     RelocatedOther,
@@ -175,7 +175,7 @@ enum Pending {
 #[derive(Clone, Debug)]
 enum Subject {
     None,
-    Msg(String),
+    Msg(Id),
     Job(u64),
 }
 
@@ -191,15 +191,15 @@ pub struct Service {
     settings: Settings,
     store: Store,
     /// Boxed: the table holds a pointer per message, so growing it moves little.
-    msgs: HashMap<String, Box<Msg>>,
-    expiry: BinaryHeap<Reverse<(u64, String)>>,
+    msgs: HashMap<Id, Box<Msg>>,
+    expiry: BinaryHeap<Reverse<(u64, Id)>>,
     jobs: HashMap<PushKey, PushJob>,
     due: BinaryHeap<Reverse<(u64, u64, PushKey)>>,
     due_seq: u64,
     pending: HashMap<u64, Pending>,
     subjects: HashMap<u64, (u8, Subject)>,
     /// Messages and outbox jobs with records in each segment.
-    seg_msgs: HashMap<u32, HashSet<String>>,
+    seg_msgs: HashMap<u32, HashSet<Id>>,
     seg_jobs: HashMap<u32, HashSet<u64>>,
     /// Live octets of message and outbox records in each segment.
     seg_live: HashMap<u32, u64>,
@@ -345,8 +345,9 @@ impl Service {
                 },
                 records::STATE => match StateRecord::decode(&payload) {
                     Some(st) => {
-                        self.note_segment(r.location.segment, &Subject::Msg(st.id.clone()));
-                        if let Some(m) = self.msgs.get_mut(&st.id)
+                        let id = self.shared_id(&st.id);
+                        self.note_segment(r.location.segment, &Subject::Msg(id));
+                        if let Some(m) = self.msgs.get_mut(st.id.as_str())
                             && let Some(rc) = m.rcpts.get_mut(usize::from(st.recipient))
                         {
                             rc.state = st.state;
@@ -383,7 +384,7 @@ impl Service {
                 },
                 records::REMOVED => match records::decode_removed(&payload) {
                     Some(id) => {
-                        self.msgs.remove(&id);
+                        self.msgs.remove(id.as_str());
                     }
                     None => bad += 1,
                 },
@@ -404,7 +405,7 @@ impl Service {
         for l in self.job_locs.values() {
             *self.seg_live.entry(l.segment).or_default() += l.footprint();
         }
-        let ids: Vec<String> = self.msgs.keys().cloned().collect();
+        let ids: Vec<Id> = self.msgs.keys().cloned().collect();
         for id in ids {
             let Some(m) = self.msgs.get(&id) else {
                 continue;
@@ -443,14 +444,14 @@ impl Service {
 
     fn add_notify_job(
         &mut self,
-        id: &str,
+        id: &Id,
         recipient: u16,
         msisdn: String,
         expires_at: u64,
         now: u64,
     ) {
         let key = PushKey::Notify {
-            id: id.to_string(),
+            id: id.clone(),
             recipient,
         };
         self.jobs.insert(
@@ -467,14 +468,21 @@ impl Service {
         self.schedule(key, now);
     }
 
-    fn new_id(&mut self, now: u64) -> String {
+    /// The id as the index holds it (one allocation per message, shared), or a new one.
+    fn shared_id(&self, id: &str) -> Id {
+        self.msgs
+            .get_key_value(id)
+            .map_or_else(|| Id::from(id), |(k, _)| Id::clone(k))
+    }
+
+    fn new_id(&mut self, now: u64) -> Id {
         self.id_counter += 1;
-        format!(
+        Id::from(format!(
             "{:010x}{:06x}{:08x}",
             now & 0xFF_FFFF_FFFF,
             self.id_counter & 0xFF_FFFF,
             self.nonce
-        )
+        ))
     }
 
     fn message_id(&self, id: &str) -> String {
@@ -692,7 +700,7 @@ impl Service {
             _ => return Err((tid, ResponseStatus::ERROR_PERMANENT_MESSAGE_FORMAT_CORRUPT)),
         };
         let rec = MessageRecord {
-            id: String::new(),
+            id: Id::from(""),
             received_at: now,
             expiry_at: self.expiry_of(pdu, now),
             sender: msisdn.to_string(),
@@ -1055,7 +1063,7 @@ impl Service {
         // A notification still queued for this recipient is moot now.
         if state != RecipientState::Notified {
             self.jobs.remove(&PushKey::Notify {
-                id: id.to_string(),
+                id: Id::from(id),
                 recipient: idx as u16,
             });
         }
@@ -1356,7 +1364,7 @@ impl Service {
         let n = m.rcpts.len();
         let pending = (0..n).any(|i| {
             self.jobs.contains_key(&PushKey::Notify {
-                id: id.to_string(),
+                id: Id::from(id),
                 recipient: i as u16,
             })
         });
@@ -1483,7 +1491,7 @@ impl Service {
             outstanding: 0,
             failed: false,
         });
-        let ids: Vec<String> = self
+        let ids: Vec<Id> = self
             .seg_msgs
             .get(&seg)
             .map(|s| {
@@ -1520,7 +1528,7 @@ impl Service {
                         || r.report_denied
                 })
                 .map(|(i, r)| StateRecord {
-                    id: id.clone(),
+                    id: id.to_string(),
                     recipient: i as u16,
                     state: r.state,
                     at: m.rec.received_at,
