@@ -1,0 +1,884 @@
+//! One core's stack: a smoltcp interface, a pool of TCP sockets on the MM1 port, one
+//! [`ServerConn`] per connection, the MM1 front, and the core's rings to the control plane.
+
+use std::collections::VecDeque;
+use std::net::{IpAddr, Ipv4Addr};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use mmsc_classify::Classifier;
+use mmsc_dataplane::kernel::{CoreRings, ReactorStats};
+use mmsc_dataplane::mm1::{Action, Mm1Front};
+use mmsc_dataplane::ring::{Chunk, ConnId, Job, Response};
+use mmsc_wire::http::{self, Event, HttpLimits, ServerConn};
+use smoltcp::iface::{
+    Config, Interface, PollIngressSingleResult, PollResult, SocketHandle, SocketSet,
+};
+use smoltcp::phy::{Device, Medium};
+use smoltcp::socket::{AnySocket, tcp};
+use smoltcp::time::{Duration, Instant};
+use smoltcp::wire::{HardwareAddress, IpAddress};
+
+use crate::config::{StackConfig, StackError};
+use crate::tap::{Counts, Tap};
+
+/// Called after each batch of jobs is pushed, to wake the control plane.
+pub type WakeFn = Arc<dyn Fn() + Send + Sync>;
+
+/// Most frames taken from the device in one round.
+pub const INGRESS_BUDGET: usize = 256;
+/// Period of the timeout sweep, milliseconds.
+pub const SWEEP_MS: u64 = 100;
+/// Most egress passes in one round (each sends at most one segment per socket).
+const EGRESS_PASSES: usize = 1024;
+/// Smallest growth of a connection's HTTP buffer, as the kernel backend reads.
+const READ_CHUNK: usize = 16 * 1024;
+
+/// Counters of one core's stack (read by status and metrics).
+#[derive(Debug, Default)]
+pub struct StackStats {
+    /// The MM1 counters, the same as the kernel backend's reactors keep: connections
+    /// accepted (established), requests parsed, jobs handed over, requests refused because the
+    /// ring was full, HTTP errors answered.
+    pub mm1: ReactorStats,
+    /// Frames received from the device.
+    pub frames_in: AtomicU64,
+    /// Frames sent to the device.
+    pub frames_out: AtomicU64,
+    /// Frames received and dropped by the classifier ([`StackConfig::filter`]).
+    pub frames_filtered: AtomicU64,
+    /// Connections reset by the stack: a response not read in time, a close not acknowledged
+    /// in time, a socket error.
+    pub aborted: AtomicU64,
+}
+
+enum Out {
+    Bytes(Chunk),
+    /// End of a final response: the request is answered.
+    End {
+        close: bool,
+    },
+}
+
+/// What a round did to a connection.
+enum Fate {
+    Keep,
+    /// Close after what is queued in the socket is sent (FIN).
+    Close,
+    /// Reset it.
+    Abort,
+    /// The socket is closed already (reset by the peer, or timed out in smoltcp).
+    Gone,
+}
+
+enum Flushed {
+    /// Nothing more can be written now (or nothing is queued).
+    Idle,
+    /// A response was finished: pipelined requests may be parsed.
+    Answered,
+    /// A response with `Connection: close` was finished.
+    Close,
+    /// The socket refuses data.
+    Error,
+}
+
+/// What a connection needs from the stack while it is served.
+struct Cx<'a> {
+    now: u64,
+    core: u16,
+    slot: u32,
+    front: &'a Mm1Front,
+    stats: &'a StackStats,
+    jobs: &'a mut Vec<Job>,
+    max_buffer: usize,
+    work: bool,
+}
+
+struct Conn {
+    handle: SocketHandle,
+    peer: IpAddr,
+    http: ServerConn,
+    generation: u32,
+    out: VecDeque<Out>,
+    /// Octets of the front chunk already written.
+    out_off: usize,
+    /// A job is at the control plane.
+    awaiting: bool,
+    /// Keep-alive of the request in flight.
+    keep_alive: bool,
+    /// The peer closed its side.
+    peer_closed: bool,
+    /// Close once the queue is written.
+    closing: bool,
+    /// When the oldest queued output was queued (ms), for a write timeout.
+    out_since: Option<u64>,
+}
+
+impl Conn {
+    /// Serve one round: read, parse, answer, write.
+    fn service(&mut self, sock: &mut tcp::Socket<'_>, cx: &mut Cx<'_>) -> Fate {
+        if matches!(sock.state(), tcp::State::Closed | tcp::State::TimeWait) {
+            return Fate::Gone;
+        }
+        let mut fresh = self.read(sock, cx);
+        loop {
+            if fresh {
+                self.process(cx);
+            }
+            match self.flush(sock, cx) {
+                Flushed::Idle => break,
+                Flushed::Answered => {
+                    // Pipelined requests, or reads held back while the request was in flight.
+                    self.read(sock, cx);
+                    fresh = true;
+                }
+                Flushed::Close => return Fate::Close,
+                Flushed::Error => return Fate::Abort,
+            }
+        }
+        if self.peer_closed && !self.awaiting && self.out.is_empty() {
+            return Fate::Close;
+        }
+        Fate::Keep
+    }
+
+    /// Move received octets into the HTTP buffer; true when some were.
+    fn read(&mut self, sock: &mut tcp::Socket<'_>, cx: &mut Cx<'_>) -> bool {
+        let mut got = false;
+        while sock.can_recv() {
+            // Backpressure: while a request is in flight, buffer at most one more request;
+            // the rest stays in the socket and its window closes.
+            let room = cx.max_buffer.saturating_sub(self.http.buffered());
+            if room == 0 {
+                break;
+            }
+            let http = &mut self.http;
+            let now = cx.now;
+            let n = sock.recv(|data| {
+                let n = data.len().min(room);
+                let src = data.get(..n).unwrap_or(&[]);
+                let spare = http.spare(n.max(READ_CHUNK.min(room)));
+                if let Some(dst) = spare.get_mut(..n) {
+                    dst.copy_from_slice(src);
+                }
+                http.filled(n, now);
+                (n, n)
+            });
+            match n {
+                Ok(0) | Err(_) => break,
+                Ok(_) => got = true,
+            }
+        }
+        if !sock.may_recv() {
+            self.peer_closed = true;
+        }
+        cx.work |= got;
+        got
+    }
+
+    /// Parse and act on what is buffered, while no request is in flight.
+    fn process(&mut self, cx: &mut Cx<'_>) {
+        loop {
+            if self.awaiting || self.closing || self.http.is_busy() {
+                break;
+            }
+            match self.http.poll() {
+                Ok(Some(Event::Continue)) => {
+                    self.out
+                        .push_back(Out::Bytes(Chunk::Owned(http::CONTINUE_100.to_vec())));
+                }
+                Ok(Some(Event::Request(req))) => {
+                    cx.stats.mm1.requests.fetch_add(1, Ordering::Relaxed);
+                    self.keep_alive = req.keep_alive;
+                    match cx.front.handle(req, self.peer) {
+                        Action::Respond(r) => self.queue_response(r, cx.now),
+                        Action::Job(kind) => {
+                            self.awaiting = true;
+                            let conn = ConnId {
+                                core: cx.core,
+                                slot: cx.slot,
+                                generation: self.generation,
+                            };
+                            cx.jobs.push(Job { conn, kind });
+                        }
+                    }
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    cx.stats.mm1.http_errors.fetch_add(1, Ordering::Relaxed);
+                    self.keep_alive = false;
+                    self.closing = true;
+                    self.queue_response(Response::text(e.status(), &e.to_string()), cx.now);
+                    break;
+                }
+            }
+        }
+    }
+
+    fn queue_response(&mut self, r: Response, now: u64) {
+        let keep = self.keep_alive && !self.closing;
+        self.out
+            .push_back(Out::Bytes(Chunk::Owned(response_head(&r, keep))));
+        for b in r.body {
+            self.out.push_back(Out::Bytes(b));
+        }
+        self.out.push_back(Out::End { close: !keep });
+        if self.out_since.is_none() {
+            self.out_since = Some(now);
+        }
+    }
+
+    /// Write what is queued, as far as the socket takes it.
+    fn flush(&mut self, sock: &mut tcp::Socket<'_>, cx: &mut Cx<'_>) -> Flushed {
+        let mut answered = false;
+        loop {
+            match self.out.front() {
+                None => {
+                    self.out_since = None;
+                    break;
+                }
+                Some(Out::End { close }) => {
+                    let close = *close;
+                    self.out.pop_front();
+                    self.http.response_done(cx.now);
+                    answered = true;
+                    if close {
+                        return Flushed::Close;
+                    }
+                }
+                Some(Out::Bytes(b)) => {
+                    let rest = b.bytes().get(self.out_off..).unwrap_or(&[]);
+                    if rest.is_empty() {
+                        self.out.pop_front();
+                        self.out_off = 0;
+                        continue;
+                    }
+                    let want = rest.len();
+                    match sock.send_slice(rest) {
+                        Ok(n) => {
+                            cx.work |= n > 0;
+                            if n == want {
+                                self.out.pop_front();
+                                self.out_off = 0;
+                            } else {
+                                // The transmit buffer is full: the rest on a later round.
+                                self.out_off += n;
+                                break;
+                            }
+                        }
+                        Err(_) => return Flushed::Error,
+                    }
+                }
+            }
+        }
+        if answered {
+            Flushed::Answered
+        } else {
+            Flushed::Idle
+        }
+    }
+}
+
+/// The head of a response: status line, Content-Type, its headers, Content-Length, and
+/// `Connection: close` unless `keep_alive`.
+fn response_head(r: &Response, keep_alive: bool) -> Vec<u8> {
+    let mut head = Vec::with_capacity(160);
+    let mut hdrs: Vec<(&str, &str)> = Vec::with_capacity(r.headers.len() + 1);
+    if let Some(ct) = r.content_type {
+        hdrs.push(("Content-Type", ct));
+    }
+    for (n, v) in &r.headers {
+        hdrs.push((n, v.as_str()));
+    }
+    http::write_head(&mut head, r.status, &hdrs, r.body_len(), keep_alive);
+    head
+}
+
+/// A socket whose connection is over, until smoltcp is done with it.
+struct Linger {
+    handle: SocketHandle,
+    since: u64,
+    aborted: bool,
+}
+
+/// A socket smoltcp has no more use for: closed with nothing left to send, or in TIME-WAIT
+/// (dropped at once: a server that closes first does not wait 2 MSL).
+fn recyclable(sock: &tcp::Socket<'_>) -> bool {
+    match sock.state() {
+        tcp::State::TimeWait => true,
+        tcp::State::Closed => sock.local_endpoint().is_none(),
+        _ => false,
+    }
+}
+
+/// One dataplane core's user-space TCP/IP stack serving MM1.
+///
+/// Each [`Stack::poll`] runs one round, in this order:
+///
+/// 1. **ingress**: up to [`INGRESS_BUDGET`] frames from the device through smoltcp (ARP, NDP,
+///    ICMP echo and TCP are handled there; SYNs to another port, or beyond the pool, get RST;
+///    the listening pool is topped up whenever the frames since the last top-up could have
+///    used it all);
+/// 2. **replies** from the control plane, each queued on its connection (a reply whose
+///    connection has closed since, its generation differing, is dropped);
+/// 3. **listeners**: sockets that got a connection leave the listening pool and become
+///    connections; the pool is refilled up to the backlog;
+/// 4. **connections**: received octets move from each socket into its HTTP engine (at most
+///    one request beyond the one in flight is buffered: the rest waits in the socket, whose
+///    window then closes), complete requests go through the MM1 front, answers and replies are
+///    written into the socket as far as its transmit buffer takes them (the rest on later
+///    rounds), in request order;
+/// 5. **jobs**: the round's jobs go to the control plane in one batch, with one wake-up; those
+///    the ring has no room for are answered 503 at once;
+/// 6. **timeouts** (every [`SWEEP_MS`]), closed sockets recycled;
+/// 7. **egress**: everything smoltcp has to send.
+///
+/// Nothing in a round blocks; its cost is bounded by the ingress budget, the number of
+/// sockets and the octets the socket buffers take.
+pub struct Stack {
+    core: u16,
+    port: u16,
+    backlog: usize,
+    max_sockets: usize,
+    handshake_timeout: Duration,
+    rx_buffer_bytes: usize,
+    tx_buffer_bytes: usize,
+    http: HttpLimits,
+    front: Mm1Front,
+    filter: Option<Classifier>,
+    iface: Interface,
+    sockets: SocketSet<'static>,
+    /// Sockets in LISTEN or SYN-RECEIVED.
+    listeners: Vec<SocketHandle>,
+    /// Closed sockets kept for reuse (their buffers allocated).
+    spare: Vec<SocketHandle>,
+    /// Sockets whose connection is over, until smoltcp is done with them.
+    lingering: Vec<Linger>,
+    conns: Vec<Option<Conn>>,
+    free: Vec<usize>,
+    open: usize,
+    next_generation: u32,
+    rings: CoreRings,
+    wake_control: WakeFn,
+    pending_jobs: Vec<Job>,
+    stats: Arc<StackStats>,
+    next_sweep: u64,
+}
+
+impl std::fmt::Debug for Stack {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Stack")
+            .field("core", &self.core)
+            .field("port", &self.port)
+            .field("addresses", &self.iface.ip_addrs())
+            .field("open", &self.open)
+            .field("listeners", &self.listeners.len())
+            .field("lingering", &self.lingering.len())
+            .finish_non_exhaustive()
+    }
+}
+
+fn millis(now: Instant) -> u64 {
+    u64::try_from(now.total_millis()).unwrap_or(0)
+}
+
+impl Stack {
+    /// A stack for `cfg` on `device` (only its capabilities are read here), at `now` (the
+    /// clock every later [`Stack::poll`] uses too). `wake_control` is called after each batch
+    /// of jobs is pushed to `rings`; `stats` is where the counters go.
+    pub fn new<D: Device>(
+        cfg: StackConfig,
+        rings: CoreRings,
+        stats: Arc<StackStats>,
+        wake_control: WakeFn,
+        device: &mut D,
+        now: Instant,
+    ) -> Result<Stack, StackError> {
+        let problems = cfg.problems();
+        if !problems.is_empty() {
+            return Err(StackError::Config(problems));
+        }
+        let medium = device.capabilities().medium;
+        if medium != Medium::Ethernet {
+            return Err(StackError::NotEthernet(medium));
+        }
+        let mut ic = Config::new(HardwareAddress::Ethernet(cfg.mac));
+        ic.random_seed = cfg.random_seed;
+        let mut iface = Interface::new(ic, device, now);
+        iface.update_ip_addrs(|addrs| {
+            for a in &cfg.addresses {
+                // Checked above: they fit.
+                let _ = addrs.push(*a);
+            }
+        });
+        for g in &cfg.gateways {
+            // Checked above: one per family, they fit.
+            let _ = match *g {
+                IpAddress::Ipv4(v4) => iface.routes_mut().add_default_ipv4_route(v4),
+                IpAddress::Ipv6(v6) => iface.routes_mut().add_default_ipv6_route(v6),
+            };
+        }
+        let mut stack = Stack {
+            core: cfg.core,
+            port: cfg.mm1_port,
+            backlog: cfg.listen_backlog,
+            max_sockets: cfg.max_connections,
+            handshake_timeout: Duration::from_millis(cfg.handshake_timeout_ms),
+            rx_buffer_bytes: cfg.rx_buffer_bytes,
+            tx_buffer_bytes: cfg.tx_buffer_bytes,
+            http: cfg.http,
+            front: cfg.front,
+            filter: cfg.filter,
+            iface,
+            sockets: SocketSet::new(Vec::new()),
+            listeners: Vec::new(),
+            spare: Vec::new(),
+            lingering: Vec::new(),
+            conns: Vec::new(),
+            free: Vec::new(),
+            open: 0,
+            next_generation: 0,
+            rings,
+            wake_control,
+            pending_jobs: Vec::new(),
+            stats,
+            next_sweep: millis(now) + SWEEP_MS,
+        };
+        stack.refill();
+        Ok(stack)
+    }
+
+    /// The counters.
+    pub fn stats(&self) -> Arc<StackStats> {
+        Arc::clone(&self.stats)
+    }
+
+    /// Connections open now (established and not yet closed by the stack).
+    pub fn open_connections(&self) -> usize {
+        self.open
+    }
+
+    /// Sockets in the LISTEN state now.
+    pub fn listening(&self) -> usize {
+        self.listeners
+            .iter()
+            .filter(|&&h| self.sockets.get::<tcp::Socket<'_>>(h).is_listening())
+            .count()
+    }
+
+    /// TCP sockets allocated now, of every kind (at most
+    /// [`StackConfig::max_connections`]).
+    pub fn sockets_allocated(&self) -> usize {
+        self.in_use() + self.spare.len()
+    }
+
+    /// The owned addresses.
+    pub fn addresses(&self) -> &[smoltcp::wire::IpCidr] {
+        self.iface.ip_addrs()
+    }
+
+    /// The classifier in front of smoltcp, with its counters, if one is configured.
+    pub fn filter(&self) -> Option<&Classifier> {
+        self.filter.as_ref()
+    }
+
+    /// Run one round at `now` (see [`Stack`]); true when it did anything (frames in
+    /// or out, octets moved, replies taken, jobs pushed). A caller polls again at once while
+    /// it does, and may wait up to [`Stack::poll_delay`] when it does not.
+    pub fn poll<D: Device>(&mut self, device: &mut D, now: Instant) -> bool {
+        let now_ms = millis(now);
+        let now_ns = u64::try_from(now.total_micros())
+            .unwrap_or(0)
+            .saturating_mul(1000);
+        let counts = Counts::default();
+        let mut work = false;
+        // The classifier is lent to the device wrapper for the ingress.
+        let mut filter = self.filter.take();
+        {
+            let mut tap = Tap {
+                inner: &mut *device,
+                filter: filter.as_mut(),
+                counts: &counts,
+                now_ns,
+            };
+            self.iface.poll_maintenance(now);
+            let mut budget = INGRESS_BUDGET;
+            'ingress: while budget > 0 {
+                // A frame takes at most one listening socket: after as many frames as there
+                // are, the pool is topped up again, so that a burst of SYNs larger than the
+                // backlog is not reset.
+                self.tend_listeners(now_ms);
+                let listening = self.refill();
+                let chunk = if listening == 0 {
+                    budget
+                } else {
+                    listening.min(budget)
+                };
+                for _ in 0..chunk {
+                    budget -= 1;
+                    if self
+                        .iface
+                        .poll_ingress_single(now, &mut tap, &mut self.sockets)
+                        == PollIngressSingleResult::None
+                    {
+                        break 'ingress;
+                    }
+                }
+            }
+        }
+        self.filter = filter;
+        work |= self.drain_replies(now_ms);
+        self.tend_listeners(now_ms);
+        for slot in 0..self.conns.len() {
+            work |= self.service(slot, now_ms);
+        }
+        work |= self.push_jobs(now_ms);
+        if now_ms >= self.next_sweep {
+            self.next_sweep = now_ms + SWEEP_MS;
+            self.sweep(now_ms);
+        }
+        self.tend_lingering(now_ms);
+        self.refill();
+        {
+            let mut tap = Tap {
+                inner: &mut *device,
+                filter: None,
+                counts: &counts,
+                now_ns,
+            };
+            for _ in 0..EGRESS_PASSES {
+                if self.iface.poll_egress(now, &mut tap, &mut self.sockets) == PollResult::None {
+                    break;
+                }
+            }
+        }
+        let (rx, tx, filtered) = (counts.rx.get(), counts.tx.get(), counts.filtered.get());
+        if rx > 0 {
+            self.stats.frames_in.fetch_add(rx, Ordering::Relaxed);
+        }
+        if tx > 0 {
+            self.stats.frames_out.fetch_add(tx, Ordering::Relaxed);
+        }
+        if filtered > 0 {
+            self.stats
+                .frames_filtered
+                .fetch_add(filtered, Ordering::Relaxed);
+        }
+        work || rx > 0 || tx > 0
+    }
+
+    /// How long the caller may wait before the next [`Stack::poll`] if no frame arrives and
+    /// no reply comes: smoltcp's next timer (retransmission, delayed ACK, ...) or the next
+    /// timeout sweep. `None`: nothing is due, ever.
+    pub fn poll_delay(&mut self, now: Instant) -> Option<Duration> {
+        let smol = self.iface.poll_delay(now, &self.sockets);
+        if self.open == 0 && self.lingering.is_empty() {
+            return smol;
+        }
+        let sweep = Duration::from_millis(self.next_sweep.saturating_sub(millis(now)));
+        Some(smol.map_or(sweep, |d| d.min(sweep)))
+    }
+
+    /// Reset every connection and send what smoltcp has to send (the RSTs): for a core that
+    /// stops.
+    pub fn shutdown<D: Device>(&mut self, device: &mut D, now: Instant) {
+        for (_, s) in self.sockets.iter_mut() {
+            if let Some(t) = tcp::Socket::downcast_mut(s) {
+                t.abort();
+            }
+        }
+        let counts = Counts::default();
+        let mut tap = Tap {
+            inner: device,
+            filter: None,
+            counts: &counts,
+            now_ns: 0,
+        };
+        for _ in 0..EGRESS_PASSES {
+            if self.iface.poll_egress(now, &mut tap, &mut self.sockets) == PollResult::None {
+                break;
+            }
+        }
+        self.stats
+            .frames_out
+            .fetch_add(counts.tx.get(), Ordering::Relaxed);
+    }
+
+    fn in_use(&self) -> usize {
+        self.listeners.len() + self.open + self.lingering.len()
+    }
+
+    fn new_socket(&self) -> tcp::Socket<'static> {
+        let mut s = tcp::Socket::new(
+            tcp::SocketBuffer::new(vec![0; self.rx_buffer_bytes]),
+            tcp::SocketBuffer::new(vec![0; self.tx_buffer_bytes]),
+        );
+        // A response is written whole; do not hold its last segment back.
+        s.set_nagle_enabled(false);
+        s
+    }
+
+    /// Keep `backlog` sockets listening, within `max_sockets`; trim the spares. The number
+    /// listening after.
+    fn refill(&mut self) -> usize {
+        let mut listening = self.listening();
+        while listening < self.backlog {
+            if self.in_use() >= self.max_sockets {
+                break;
+            }
+            let h = match self.spare.pop() {
+                Some(h) => h,
+                None => {
+                    let s = self.new_socket();
+                    self.sockets.add(s)
+                }
+            };
+            let sock = self.sockets.get_mut::<tcp::Socket<'_>>(h);
+            sock.set_timeout(Some(self.handshake_timeout));
+            if sock.listen(self.port).is_ok() {
+                self.listeners.push(h);
+                listening += 1;
+            } else {
+                // Cannot happen (closed sockets listen, the port is not 0); do not leak it.
+                self.sockets.remove(h);
+            }
+        }
+        while self.spare.len() > self.backlog {
+            if let Some(h) = self.spare.pop() {
+                self.sockets.remove(h);
+            }
+        }
+        listening
+    }
+
+    /// Sockets that got a connection become connections; those whose handshake failed are
+    /// recycled.
+    fn tend_listeners(&mut self, now: u64) {
+        let mut i = 0;
+        while let Some(&h) = self.listeners.get(i) {
+            let sock = self.sockets.get_mut::<tcp::Socket<'_>>(h);
+            match sock.state() {
+                tcp::State::Listen | tcp::State::SynReceived => i += 1,
+                tcp::State::Closed | tcp::State::TimeWait => {
+                    // The handshake timed out (an RST may still have to go).
+                    self.listeners.swap_remove(i);
+                    self.lingering.push(Linger {
+                        handle: h,
+                        since: now,
+                        aborted: true,
+                    });
+                }
+                _ => {
+                    self.listeners.swap_remove(i);
+                    self.promote(h, now);
+                }
+            }
+        }
+    }
+
+    fn promote(&mut self, handle: SocketHandle, now: u64) {
+        let sock = self.sockets.get_mut::<tcp::Socket<'_>>(handle);
+        // smoltcp's timeout counts from the peer's last segment, even on an idle connection:
+        // the HTTP engine's timeouts take over.
+        sock.set_timeout(None);
+        let peer = sock
+            .remote_endpoint()
+            .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |e| IpAddr::from(e.addr));
+        self.stats.mm1.accepted.fetch_add(1, Ordering::Relaxed);
+        self.next_generation = self.next_generation.wrapping_add(1);
+        let conn = Conn {
+            handle,
+            peer,
+            http: ServerConn::new(self.http.clone(), now),
+            generation: self.next_generation,
+            out: VecDeque::new(),
+            out_off: 0,
+            awaiting: false,
+            keep_alive: true,
+            peer_closed: false,
+            closing: false,
+            out_since: None,
+        };
+        match self.free.pop() {
+            Some(slot) => {
+                if let Some(c) = self.conns.get_mut(slot) {
+                    *c = Some(conn);
+                }
+            }
+            None => self.conns.push(Some(conn)),
+        }
+        self.open += 1;
+    }
+
+    /// Serve the connection in `slot` for one round; true when it did anything.
+    fn service(&mut self, slot: usize, now: u64) -> bool {
+        let Some(Some(c)) = self.conns.get_mut(slot) else {
+            return false;
+        };
+        let sock = self.sockets.get_mut::<tcp::Socket<'_>>(c.handle);
+        let mut cx = Cx {
+            now,
+            core: self.core,
+            slot: slot as u32,
+            front: &self.front,
+            stats: &self.stats,
+            jobs: &mut self.pending_jobs,
+            max_buffer: self.http.max_body_bytes + self.http.max_head_bytes + READ_CHUNK,
+            work: false,
+        };
+        let fate = c.service(sock, &mut cx);
+        let work = cx.work;
+        match fate {
+            Fate::Keep => {}
+            Fate::Close => {
+                sock.close();
+                self.release(slot, now, false);
+            }
+            Fate::Abort => {
+                sock.abort();
+                self.stats.aborted.fetch_add(1, Ordering::Relaxed);
+                self.release(slot, now, true);
+            }
+            Fate::Gone => self.release(slot, now, true),
+        }
+        work
+    }
+
+    /// Forget the connection in `slot` (a reply still on its way is dropped: the generation
+    /// differs); its socket lingers until smoltcp is done with it.
+    fn release(&mut self, slot: usize, now: u64, aborted: bool) {
+        if let Some(entry) = self.conns.get_mut(slot)
+            && let Some(c) = entry.take()
+        {
+            self.lingering.push(Linger {
+                handle: c.handle,
+                since: now,
+                aborted,
+            });
+            self.free.push(slot);
+            self.open -= 1;
+        }
+    }
+
+    /// Recycle the sockets smoltcp is done with; reset those that linger too long.
+    fn tend_lingering(&mut self, now: u64) {
+        let limit = self.http.request_timeout_ms;
+        let mut i = 0;
+        while let Some(l) = self.lingering.get_mut(i) {
+            let sock = self.sockets.get_mut::<tcp::Socket<'_>>(l.handle);
+            let late = now.saturating_sub(l.since) >= limit;
+            if recyclable(sock) || (late && l.aborted) {
+                // Forget any tuple left (an RST that could not be sent): listen, then close.
+                if sock.state() == tcp::State::Closed && sock.local_endpoint().is_some() {
+                    let _ = sock.listen(self.port);
+                    sock.close();
+                }
+                let h = l.handle;
+                self.lingering.swap_remove(i);
+                self.spare.push(h);
+                continue;
+            }
+            if late {
+                // The peer does not acknowledge our FIN: reset, and give the RST a round.
+                sock.abort();
+                self.stats.aborted.fetch_add(1, Ordering::Relaxed);
+                l.aborted = true;
+                l.since = now;
+            }
+            i += 1;
+        }
+    }
+
+    fn drain_replies(&mut self, now: u64) -> bool {
+        let n = self.rings.replies.slots();
+        if n == 0 {
+            return false;
+        }
+        let Ok(chunk) = self.rings.replies.read_chunk(n) else {
+            return false;
+        };
+        for reply in chunk {
+            let slot = reply.conn.slot as usize;
+            match self.conns.get_mut(slot) {
+                Some(Some(c))
+                    if reply.conn.core == self.core
+                        && c.generation == reply.conn.generation
+                        && c.awaiting =>
+                {
+                    c.awaiting = false;
+                    c.queue_response(reply.response, now);
+                }
+                // The connection is gone; its reply is dropped.
+                _ => {}
+            }
+        }
+        true
+    }
+
+    fn push_jobs(&mut self, now: u64) -> bool {
+        if self.pending_jobs.is_empty() {
+            return false;
+        }
+        let n = self.pending_jobs.len().min(self.rings.jobs.slots());
+        let mut refused = self.pending_jobs.split_off(n);
+        if n > 0 {
+            if let Ok(chunk) = self.rings.jobs.write_chunk_uninit(n) {
+                chunk.fill_from_iter(self.pending_jobs.drain(..));
+            }
+            self.stats.mm1.jobs.fetch_add(n as u64, Ordering::Relaxed);
+            (self.wake_control)();
+        }
+        // Whatever did not fit (or could not be pushed) is refused with 503.
+        refused.append(&mut self.pending_jobs);
+        for job in refused {
+            self.stats.mm1.overloaded.fetch_add(1, Ordering::Relaxed);
+            let slot = job.conn.slot as usize;
+            if let Some(Some(c)) = self.conns.get_mut(slot) {
+                c.awaiting = false;
+                let mut r = Response::text(503, "overloaded, retry later");
+                r.headers.push(("Retry-After", "1".into()));
+                c.queue_response(r, now);
+            }
+            self.service(slot, now);
+        }
+        true
+    }
+
+    /// Timeouts, as the kernel backend applies them: a response not read in time resets the
+    /// connection; an idle connection is closed; a request not complete in time gets 408.
+    fn sweep(&mut self, now: u64) {
+        let write_timeout = self.http.request_timeout_ms;
+        for slot in 0..self.conns.len() {
+            let Some(Some(c)) = self.conns.get_mut(slot) else {
+                continue;
+            };
+            if c.out_since
+                .is_some_and(|t| now.saturating_sub(t) > write_timeout)
+            {
+                // The client does not read its response.
+                let h = c.handle;
+                self.sockets.get_mut::<tcp::Socket<'_>>(h).abort();
+                self.stats.aborted.fetch_add(1, Ordering::Relaxed);
+                self.release(slot, now, true);
+                continue;
+            }
+            if c.awaiting || !c.out.is_empty() {
+                continue;
+            }
+            match c.http.check_timeout(now) {
+                Ok(false) => {}
+                Ok(true) => {
+                    let h = c.handle;
+                    self.sockets.get_mut::<tcp::Socket<'_>>(h).close();
+                    self.release(slot, now, false);
+                }
+                Err(e) => {
+                    c.keep_alive = false;
+                    c.closing = true;
+                    c.queue_response(Response::text(e.status(), &e.to_string()), now);
+                    self.service(slot, now);
+                }
+            }
+        }
+    }
+}
