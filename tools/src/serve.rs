@@ -235,8 +235,11 @@ pub fn run(config: Option<PathBuf>) -> Result<()> {
     if let Some(f) = &fast_path {
         f.stop();
     }
-    let stats = control.stats();
+    // Read after the stop: the control plane publishes its counters at the end of each
+    // round, and a stop that comes before its first round would otherwise report none.
+    let stats = control.stats_reader();
     control.stop();
+    let stats = stats();
     let (syncs, records) = store.counters();
     store.close();
     eprintln!(
