@@ -15,7 +15,9 @@
 //!   limits, the front, an optional classifier in front of smoltcp.
 //! - [`Stack`]: [`Stack::poll`] runs one round and says whether it did work;
 //!   [`Stack::poll_delay`] says how long an idle caller may wait.
-//! - [`run_core`] / [`Stack::run`]: the busy-poll loop with a [`Backoff`] when idle.
+//! - [`run_core`] / [`Stack::run`]: the busy-poll loop with a [`Backoff`] when idle;
+//!   [`spawn_core`]: the same on a thread of its own, with a [`NetCore`] handle (counters,
+//!   the waker the control plane calls, stop).
 //! - [`mem`]: in-memory Ethernet ports, to run stacks in tests and benchmarks.
 //!
 //! Time is an input ([`smoltcp::time::Instant`]); nothing here reads a clock except
@@ -33,5 +35,5 @@ mod tap;
 pub use config::{
     ConfigProblem, MAX_ADDRESSES, MAX_GATEWAYS, MIN_BUFFER_BYTES, StackConfig, StackError,
 };
-pub use run::{Backoff, Clock, run_core};
+pub use run::{Backoff, Clock, CoreError, NetCore, run_core, spawn_core};
 pub use stack::{INGRESS_BUDGET, SWEEP_MS, Stack, StackStats, WakeFn};

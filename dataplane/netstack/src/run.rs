@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
 
 use mmsc_dataplane::kernel::CoreRings;
 use smoltcp::phy::Device;
@@ -72,24 +73,27 @@ impl Backoff {
         self.idle = 0;
     }
 
-    /// A poll did no work: wait according to how long the core has been idle; `due` is the
-    /// stack's [`Stack::poll_delay`].
-    pub fn idle(&mut self, due: Option<smoltcp::time::Duration>) {
+    /// A poll did no work: wait according to how long the core has been idle. `due` gives
+    /// the stack's [`Stack::poll_delay`]; it is only asked for when the core is about to
+    /// sleep.
+    pub fn idle(&mut self, due: impl FnOnce() -> Option<smoltcp::time::Duration>) {
         self.idle = self.idle.saturating_add(1);
         if self.idle <= self.spin_polls {
             std::hint::spin_loop();
         } else if self.idle <= self.spin_polls.saturating_add(self.yield_polls) {
             std::thread::yield_now();
         } else {
-            let sleep = due.map_or(self.max_sleep, |d| {
+            let sleep = due().map_or(self.max_sleep, |d| {
                 std::time::Duration::from_micros(d.total_micros()).min(self.max_sleep)
             });
-            if !sleep.is_zero() {
-                std::thread::park_timeout(sleep);
-            }
+            // A poll that found nothing to do although something was due: do not spin on it.
+            std::thread::park_timeout(sleep.max(MIN_SLEEP));
         }
     }
 }
+
+/// Shortest sleep of an idle core.
+const MIN_SLEEP: std::time::Duration = std::time::Duration::from_micros(10);
 
 impl Stack {
     /// Poll on `device` until `stop` is set, backing off when idle (see [`Backoff`]); then
@@ -100,8 +104,7 @@ impl Stack {
             if self.poll(device, clock.now()) {
                 backoff.reset();
             } else {
-                let due = self.poll_delay(clock.now());
-                backoff.idle(due);
+                backoff.idle(|| self.poll_delay(clock.now()));
             }
         }
         self.shutdown(device, clock.now());
@@ -124,4 +127,107 @@ pub fn run_core<D: Device>(
     let mut stack = Stack::new(cfg, rings, stats, wake_control, device, clock.now())?;
     stack.run(device, &stop, &clock);
     Ok(())
+}
+
+/// Why a core's loop could not run.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum CoreError {
+    /// The device could not be made.
+    Device(Box<dyn std::error::Error + Send + Sync>),
+    /// The stack could not be built.
+    Stack(StackError),
+    /// The core's thread panicked.
+    Panicked,
+}
+
+impl std::fmt::Display for CoreError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CoreError::Device(e) => write!(f, "device: {e}"),
+            CoreError::Stack(e) => write!(f, "{e}"),
+            CoreError::Panicked => write!(f, "the core's thread panicked"),
+        }
+    }
+}
+
+impl std::error::Error for CoreError {}
+
+/// A core's [`run_core`] loop on a thread of its own.
+#[derive(Debug)]
+pub struct NetCore {
+    /// Its counters.
+    pub stats: Arc<StackStats>,
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<Result<(), CoreError>>>,
+}
+
+impl NetCore {
+    /// What the control plane calls after pushing replies to this core: unparks its thread
+    /// if it sleeps.
+    pub fn waker(&self) -> WakeFn {
+        let thread = self.thread.as_ref().map(|t| t.thread().clone());
+        Arc::new(move || {
+            if let Some(t) = &thread {
+                t.unpark();
+            }
+        })
+    }
+
+    /// Whether the loop has ended (stopped, or failed to start: see [`NetCore::stop`]).
+    pub fn is_finished(&self) -> bool {
+        self.thread.as_ref().is_none_or(JoinHandle::is_finished)
+    }
+
+    /// Stop the loop (its connections are reset) and wait for the thread; why it could not
+    /// run, if it could not.
+    pub fn stop(mut self) -> Result<(), CoreError> {
+        self.halt()
+    }
+
+    fn halt(&mut self) -> Result<(), CoreError> {
+        self.stop.store(true, Ordering::Release);
+        match self.thread.take() {
+            Some(t) => {
+                t.thread().unpark();
+                t.join().unwrap_or(Err(CoreError::Panicked))
+            }
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for NetCore {
+    fn drop(&mut self) {
+        let _ = self.halt();
+    }
+}
+
+/// Start a core on a new thread named `name`: `make_device` runs first on that thread (pin
+/// the thread there, then open the port queue), then [`run_core`] with the other arguments,
+/// until [`NetCore::stop`].
+pub fn spawn_core<D, E, F>(
+    name: String,
+    cfg: StackConfig,
+    rings: CoreRings,
+    wake_control: WakeFn,
+    make_device: F,
+) -> std::io::Result<NetCore>
+where
+    D: Device,
+    E: Into<Box<dyn std::error::Error + Send + Sync>>,
+    F: FnOnce() -> Result<D, E> + Send + 'static,
+{
+    let stats = Arc::new(StackStats::default());
+    let stop = Arc::new(AtomicBool::new(false));
+    let (st, sp) = (Arc::clone(&stats), Arc::clone(&stop));
+    let thread = std::thread::Builder::new().name(name).spawn(move || {
+        let mut device = make_device().map_err(|e| CoreError::Device(e.into()))?;
+        run_core(&mut device, cfg, rings, st, sp, wake_control).map_err(CoreError::Stack)
+    })?;
+    Ok(NetCore {
+        stats,
+        stop,
+        thread: Some(thread),
+    })
 }

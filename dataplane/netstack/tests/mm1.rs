@@ -1124,3 +1124,205 @@ fn a_request_then_fin_still_gets_its_answer() {
     });
     net.run_until("released", |net| net.stack.open_connections() == 0);
 }
+
+/// Both directions of a cable shared between threads: side `i` receives from queue `i`.
+#[derive(Clone, Default)]
+struct Cable(Arc<std::sync::Mutex<[std::collections::VecDeque<Vec<u8>>; 2]>>);
+
+/// One end of a [`Cable`], as a smoltcp device.
+struct End {
+    cable: Cable,
+    side: usize,
+}
+
+struct EndRx(Vec<u8>);
+
+struct EndTx<'a> {
+    cable: &'a Cable,
+    to: usize,
+}
+
+impl smoltcp::phy::RxToken for EndRx {
+    fn consume<R, F: FnOnce(&[u8]) -> R>(self, f: F) -> R {
+        f(&self.0)
+    }
+}
+
+impl smoltcp::phy::TxToken for EndTx<'_> {
+    fn consume<R, F: FnOnce(&mut [u8]) -> R>(self, len: usize, f: F) -> R {
+        let mut frame = vec![0; len];
+        let r = f(&mut frame);
+        self.cable.0.lock().unwrap()[self.to].push_back(frame);
+        r
+    }
+}
+
+impl smoltcp::phy::Device for End {
+    type RxToken<'a> = EndRx;
+    type TxToken<'a> = EndTx<'a>;
+
+    fn receive(&mut self, _: Instant) -> Option<(EndRx, EndTx<'_>)> {
+        let frame = self.cable.0.lock().unwrap()[self.side].pop_front()?;
+        Some((
+            EndRx(frame),
+            EndTx {
+                cable: &self.cable,
+                to: 1 - self.side,
+            },
+        ))
+    }
+
+    fn transmit(&mut self, _: Instant) -> Option<EndTx<'_>> {
+        Some(EndTx {
+            cable: &self.cable,
+            to: 1 - self.side,
+        })
+    }
+
+    fn capabilities(&self) -> smoltcp::phy::DeviceCapabilities {
+        let mut caps = smoltcp::phy::DeviceCapabilities::default();
+        caps.medium = smoltcp::phy::Medium::Ethernet;
+        caps.max_transmission_unit = 1514;
+        caps
+    }
+}
+
+#[test]
+fn a_spawned_core_serves_with_a_control_plane_thread() {
+    use std::sync::atomic::AtomicBool;
+    use std::time::Duration as StdDuration;
+
+    fn assert_send<T: Send>() {}
+    assert_send::<Stack>();
+    assert_send::<StackConfig>();
+
+    let cable = Cable::default();
+    let (rings, mut ctl) = ring_pair(64);
+    let server_end = End {
+        cable: cable.clone(),
+        side: 0,
+    };
+    let core = mmsc_netstack::spawn_core(
+        "mmsc-test-core".into(),
+        config(),
+        rings,
+        Arc::new(|| {}),
+        move || Ok::<_, std::convert::Infallible>(server_end),
+    )
+    .unwrap();
+    // The control plane: answers each submit, then wakes the core.
+    let wake_core = core.waker();
+    let done = Arc::new(AtomicBool::new(false));
+    let d = Arc::clone(&done);
+    let control = std::thread::spawn(move || {
+        while !d.load(Ordering::Acquire) {
+            let mut any = false;
+            while let Ok(job) = ctl.jobs.pop() {
+                let JobKind::Post { buf, body, .. } = job.kind else {
+                    panic!("a submit expected")
+                };
+                let pdu = Pdu::decode(&buf[body], &Limits::default()).unwrap();
+                let conf = build::send_conf(
+                    pdu.transaction_id(),
+                    Version::V1_2,
+                    ResponseStatus::OK,
+                    None,
+                );
+                let response = Response::mms(conf.encode().unwrap());
+                ctl.replies
+                    .push(Reply {
+                        conn: job.conn,
+                        response,
+                    })
+                    .unwrap();
+                any = true;
+            }
+            if any {
+                wake_core();
+            }
+            std::thread::sleep(StdDuration::from_micros(200));
+        }
+    });
+    // The handset, on this thread, in real time.
+    let clock = mmsc_netstack::Clock::new();
+    let mut dev = End { cable, side: 1 };
+    let mut ic = Config::new(HardwareAddress::Ethernet(CLIENT_MAC));
+    ic.random_seed = 5;
+    let mut iface = Interface::new(ic, &mut dev, clock.now());
+    iface.update_ip_addrs(|a| {
+        a.push(IpCidr::new(IpAddress::Ipv4(CLIENT_IP), 24)).unwrap();
+    });
+    let mut sockets = SocketSet::new(Vec::new());
+    let mut s = tcp::Socket::new(
+        tcp::SocketBuffer::new(vec![0; 65536]),
+        tcp::SocketBuffer::new(vec![0; 65536]),
+    );
+    s.connect(iface.context(), (IpAddress::Ipv4(SERVER_IP), PORT), 45000)
+        .unwrap();
+    let h = sockets.add(s);
+    let t0 = std::time::Instant::now();
+    let mut got = Vec::new();
+    for i in 0..3 {
+        let req = submit(&format!("T-{i}"));
+        let mut sent = 0;
+        loop {
+            assert!(
+                t0.elapsed() < StdDuration::from_secs(20),
+                "no answer in time"
+            );
+            iface.poll(clock.now(), &mut dev, &mut sockets);
+            let s = sockets.get_mut::<tcp::Socket<'static>>(h);
+            if sent < req.len() && s.can_send() {
+                sent += s.send_slice(&req[sent..]).unwrap();
+            }
+            while s.can_recv() {
+                s.recv(|d| {
+                    got.extend_from_slice(d);
+                    (d.len(), ())
+                })
+                .unwrap();
+            }
+            let (rs, used) = parse_responses(&got);
+            if let Some(r) = rs.first() {
+                assert_eq!(r.send_conf().0, format!("T-{i}").as_bytes());
+                got.drain(..used);
+                break;
+            }
+            std::thread::sleep(StdDuration::from_micros(100));
+        }
+    }
+    let stats = Arc::clone(&core.stats);
+    core.stop().unwrap();
+    done.store(true, Ordering::Release);
+    control.join().unwrap();
+    assert_eq!(stats.mm1.accepted.load(Ordering::Relaxed), 1);
+    assert_eq!(stats.mm1.jobs.load(Ordering::Relaxed), 3);
+    // Stopping reset the connection.
+    for _ in 0..10 {
+        iface.poll(clock.now(), &mut dev, &mut sockets);
+    }
+    assert_eq!(
+        sockets.get::<tcp::Socket<'static>>(h).state(),
+        tcp::State::Closed
+    );
+}
+
+#[test]
+fn a_core_whose_device_fails_reports_it() {
+    let (rings, _ctl) = ring_pair(2);
+    let core = mmsc_netstack::spawn_core(
+        "mmsc-test-fail".into(),
+        config(),
+        rings,
+        Arc::new(|| {}),
+        || Err::<MemPort, _>("no such queue"),
+    )
+    .unwrap();
+    let t0 = std::time::Instant::now();
+    while !core.is_finished() {
+        assert!(t0.elapsed() < std::time::Duration::from_secs(10));
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+    let err = core.stop().unwrap_err();
+    assert_eq!(err.to_string(), "device: no such queue");
+}
