@@ -289,7 +289,7 @@ fn start_fast_path(
         return Ok(None);
     }
     let iface = &cfg.dataplane.interface;
-    if mm1.ip().is_loopback() {
+    if mm1.ip().is_loopback() && iface != "lo" {
         eprintln!(
             "mmsc: warning: mm1.listen {mm1} is a loopback address: no MM1 packet crosses {iface}"
         );
