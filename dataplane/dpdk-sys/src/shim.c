@@ -73,3 +73,7 @@ uint16_t mmsc_rte_mbuf_default_buf_size(void) { return RTE_MBUF_DEFAULT_BUF_SIZE
 uint16_t mmsc_rte_pktmbuf_headroom_default(void) { return RTE_PKTMBUF_HEADROOM; }
 
 unsigned int mmsc_rte_max_lcore(void) { return RTE_MAX_LCORE; }
+
+uint64_t mmsc_rte_eth_rss_ip_tcp_udp(void) {
+    return RTE_ETH_RSS_IP | RTE_ETH_RSS_TCP | RTE_ETH_RSS_UDP;
+}

@@ -62,5 +62,8 @@ void mmsc_rte_mempool_cache_flush(struct rte_mempool *mp);
 uint16_t mmsc_rte_mbuf_default_buf_size(void);
 uint16_t mmsc_rte_pktmbuf_headroom_default(void);
 unsigned int mmsc_rte_max_lcore(void);
+/* RTE_ETH_RSS_IP | RTE_ETH_RSS_TCP | RTE_ETH_RSS_UDP: the RSS hash types spreading flows over
+ * rx queues (a port keeps those its device supports). */
+uint64_t mmsc_rte_eth_rss_ip_tcp_udp(void);
 
 #endif
