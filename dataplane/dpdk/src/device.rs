@@ -56,11 +56,9 @@ impl<'q, 'a> DpdkDevice<'q, 'a> {
     /// port's IP MTU (smoltcp is told the Ethernet frame size: `mtu` + 14, capped by the
     /// pool's buffers).
     pub fn new(queue: Queue<'q, 'a>, tx_pool: &'a Mempool<'a>, mtu: u16) -> Self {
-        let headroom = 128; // RTE_PKTMBUF_HEADROOM of Debian's build; only a bound here.
-        let room = usize::from(tx_pool.data_room()).saturating_sub(headroom);
         let mut caps = DeviceCapabilities::default();
         caps.medium = Medium::Ethernet;
-        caps.max_transmission_unit = (usize::from(mtu) + 14).min(room);
+        caps.max_transmission_unit = (usize::from(mtu) + 14).min(tx_pool.frame_capacity());
         let burst = DEFAULT_BURST;
         DpdkDevice {
             rx: Vec::with_capacity(usize::from(burst)),

@@ -129,6 +129,22 @@ impl<'eal> Mempool<'eal> {
         self.data_room
     }
 
+    /// The largest frame one mbuf of this pool holds: the data room minus the default
+    /// headroom.
+    pub fn frame_capacity(&self) -> usize {
+        // SAFETY: returns a compile-time constant.
+        let headroom = unsafe { sys::mmsc_rte_pktmbuf_headroom_default() };
+        usize::from(self.data_room.saturating_sub(headroom))
+    }
+
+    /// Returns the mbufs cached by the calling lcore to the shared pool (e.g. when an lcore's
+    /// loop ends, so that [`Mempool::available`] counts them as free for everyone). A no-op
+    /// on a thread that is not an EAL lcore.
+    pub fn flush_lcore_cache(&self) {
+        // SAFETY: the pool is alive; the function touches the calling lcore's own cache only.
+        unsafe { sys::mmsc_rte_mempool_cache_flush(self.ptr.as_ptr()) };
+    }
+
     /// The raw pool, for `dpdk_sys` calls the wrappers lack.
     pub fn as_ptr(&self) -> *mut sys::rte_mempool {
         self.ptr.as_ptr()
