@@ -144,29 +144,27 @@ impl Conn {
 
     /// Move received octets into the HTTP buffer; true when some were.
     fn read(&mut self, sock: &mut tcp::Socket<'_>, cx: &mut Cx<'_>) -> bool {
+        // Backpressure: while a request is in flight, buffer at most one more request; the
+        // rest stays in the socket and its window closes.
+        let room = cx.max_buffer.saturating_sub(self.http.buffered());
+        let avail = sock.recv_queue().min(room);
         let mut got = false;
-        while sock.can_recv() {
-            // Backpressure: while a request is in flight, buffer at most one more request;
-            // the rest stays in the socket and its window closes.
-            let room = cx.max_buffer.saturating_sub(self.http.buffered());
-            if room == 0 {
-                break;
-            }
-            let http = &mut self.http;
-            let now = cx.now;
-            let n = sock.recv(|data| {
-                let n = data.len().min(room);
-                let src = data.get(..n).unwrap_or(&[]);
-                let spare = http.spare(n.max(READ_CHUNK.min(room)));
-                if let Some(dst) = spare.get_mut(..n) {
-                    dst.copy_from_slice(src);
-                }
-                http.filled(n, now);
-                (n, n)
-            });
-            match n {
-                Ok(0) | Err(_) => break,
-                Ok(_) => got = true,
+        if avail > 0 {
+            // Everything queued in one copy (both halves of the ring); the buffer grows only
+            // when it has no room for it, and then by at least a chunk.
+            let want = if self.http.room() >= avail {
+                avail
+            } else {
+                avail.max(READ_CHUNK)
+            };
+            let dst = self.http.spare(want);
+            let dst_len = dst.len().min(avail);
+            if let Some(dst) = dst.get_mut(..dst_len)
+                && let Ok(n) = sock.recv_slice(dst)
+                && n > 0
+            {
+                self.http.filled(n, cx.now);
+                got = true;
             }
         }
         if !sock.may_recv() {
