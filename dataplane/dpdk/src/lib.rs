@@ -19,6 +19,33 @@
 //!   frees the mbufs left in its rings).
 //!
 //! `unsafe` lives here and in `dpdk-sys` only; every block says why it holds.
+//!
+//! ```no_run
+//! use mmsc_dpdk::{DpdkDevice, Eal, Mempool, MempoolConfig, Port, PortConfig};
+//! use smoltcp::iface::{Config, Interface, SocketSet};
+//! use smoltcp::time::Instant;
+//! use smoltcp::wire::{EthernetAddress, HardwareAddress, IpAddress, IpCidr};
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let args = ["--no-huge", "--no-pci", "--vdev=net_af_packet0,iface=veth1", "-l", "0"];
+//! let eal = Eal::init(&args)?;
+//! let pool = Mempool::new(&eal, "rx0", &MempoolConfig::default())?;
+//! let id = eal.port_by_name("net_af_packet0")?;
+//! let mut port = Port::configure(&eal, id, &PortConfig::default(), &pool)?;
+//! port.start()?;
+//! let mac = EthernetAddress(port.mac()?);
+//! let mut device = DpdkDevice::new(port.queue(0)?, &pool, port.mtu()?);
+//! let config = Config::new(HardwareAddress::Ethernet(mac));
+//! let mut iface = Interface::new(config, &mut device, Instant::now());
+//! let addr = IpAddress::v4(10, 0, 0, 2);
+//! iface.update_ip_addrs(|a| a.push(IpCidr::new(addr, 24)).unwrap());
+//! let mut sockets = SocketSet::new(vec![]);
+//! loop {
+//!     iface.poll(Instant::now(), &mut device, &mut sockets);
+//!     device.flush();
+//! }
+//! # }
+//! ```
 
 mod device;
 mod eal;
