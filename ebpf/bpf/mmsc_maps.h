@@ -25,7 +25,8 @@
 /* 2, 3: room for new drop reasons */
 #define MMSC_STAT_REDIRECTED 4         /* handed to the AF_XDP socket of the rx queue */
 #define MMSC_STAT_REDIRECT_NO_SOCKET 5 /* to be redirected, no socket on the queue: passed */
-/* 6, 7: unused */
+#define MMSC_STAT_REDIRECTED_OWNED 6   /* of 4 and 5: ARP/ICMP/ICMPv6 for an owned address */
+/* 7: unused */
 #define MMSC_STAT_SLOW_BASE 8          /* 8 + MMSC_SLOW_*: not classified, passed (class Other) */
 #define MMSC_STAT_COUNT 16
 
@@ -52,6 +53,7 @@
 #define MMSC_MAX_SYN_SOURCES 65536
 #define MMSC_MAX_QUEUES 64
 #define MMSC_MAX_CORES 64
+#define MMSC_MAX_OWNED 64
 
 /* mmsc_config[0] */
 struct mmsc_config {
@@ -94,6 +96,17 @@ struct mmsc_syn_key {
 	__u8 _pad[3];
 };
 
+/*
+ * mmsc_owned key: an address the user-space stack behind the AF_XDP sockets owns (the
+ * "owned addresses" of the rule set, step 5), as in mmsc_listener_key: (family, address),
+ * IPv4 v4-mapped. Value: __u32 1.
+ */
+struct mmsc_owned_key {
+	__u8 addr[16];
+	__u8 family; /* MMSC_FAMILY_* */
+	__u8 _pad[3];
+};
+
 /* mmsc_syn_bkt value: tokens scaled by 1e9 (one SYN = 1e9), last refill time. */
 struct mmsc_bucket {
 	__u64 tokens;
@@ -117,6 +130,7 @@ _Static_assert(sizeof(struct mmsc_listener_key) == 20, "mmsc_listener_key");
 _Static_assert(sizeof(struct mmsc_lpm_v4) == 8, "mmsc_lpm_v4");
 _Static_assert(sizeof(struct mmsc_lpm_v6) == 20, "mmsc_lpm_v6");
 _Static_assert(sizeof(struct mmsc_syn_key) == 20, "mmsc_syn_key");
+_Static_assert(sizeof(struct mmsc_owned_key) == 20, "mmsc_owned_key");
 _Static_assert(MMSC_STAT_SLOW_BASE + MMSC_SLOW_COUNT <= MMSC_STAT_COUNT, "mmsc_stats");
 _Static_assert(sizeof(struct mmsc_bucket) == 16, "mmsc_bucket");
 _Static_assert(sizeof(struct mmsc_counter) == 16, "mmsc_counter");

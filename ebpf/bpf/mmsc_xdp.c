@@ -3,12 +3,13 @@
  * mmsc XDP program: classifies each frame by the MMSC listener it is addressed to
  * (mmsc_classify::Class), drops MM4 packets from non-peers and SYNs beyond a per-source
  * token bucket, counts everything, and in redirect mode hands MM1/MM4 frames to the AF_XDP
- * socket of the receiving queue.
+ * socket of the receiving queue, with the ARP, ICMP and ICMPv6 frames for the addresses the
+ * user-space stack behind it owns (mmsc_owned).
  *
  * The rules are written once, in dataplane/classify/src/lib.rs ("The rule set"): the parse
  * order and its Slow reasons, listener keys (exact (family, address, port) before the
  * family wildcard, the first of duplicate listeners wins, IPv4 and IPv6 separate), the MM4
- * ACL, the SYN bucket arithmetic, the mode, and the counters (mmsc_stats layout in
+ * ACL, the SYN bucket arithmetic, the mode and the owned addresses, and the counters (mmsc_stats layout in
  * mmsc_maps.h). This program implements them exactly; the user-space twin is
  * mmsc_classify::Classifier, and ebpf/tests/xdp_netns.rs feeds both the same frames and
  * compares their counters frame by frame. When one changes, change the other.
@@ -40,6 +41,12 @@
 #define NEXTHDR_ROUTING 43
 #define NEXTHDR_FRAGMENT 44
 #define NEXTHDR_DEST 60
+#define NEXTHDR_ICMPV6 58
+
+#define ARP_LEN 28
+#define ARP_TPA 24
+#define ICMPV6_NS 135
+#define NS_LEN 24
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
@@ -93,6 +100,13 @@ struct {
 } mmsc_stats SEC(".maps");
 
 struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, MMSC_MAX_OWNED);
+	__type(key, struct mmsc_owned_key);
+	__type(value, __u32);
+} mmsc_owned SEC(".maps");
+
+struct {
 	__uint(type, BPF_MAP_TYPE_XSKMAP);
 	__uint(max_entries, MMSC_MAX_QUEUES);
 	__type(key, __u32);
@@ -112,6 +126,13 @@ struct flow {
 	__u8 dst[16];
 	__u16 dport; /* host order */
 	__u8 syn;    /* SYN without ACK */
+	/*
+	 * For a frame refused as NOT_IP or NOT_TCP that step 5's owned-address rule reads
+	 * (mmsc_classify::control_frame): the addresses to look up in mmsc_owned, as keys
+	 * (family set), cand[0] first; ncand of them (0, 1 or 2).
+	 */
+	__u8 ncand;
+	struct mmsc_owned_key cand[2];
 };
 
 static __always_inline void v4_mapped(__u8 *out, __be32 addr)
@@ -173,8 +194,14 @@ static __always_inline __u32 parse(void *data, void *data_end, __u64 len, struct
 			return MMSC_SLOW_TRUNCATED;
 		if (ip->frag_off & bpf_htons(IPV4_MF | IPV4_OFFSET))
 			return MMSC_SLOW_FRAGMENT;
-		if (ip->protocol != IPPROTO_TCP)
+		if (ip->protocol != IPPROTO_TCP) {
+			if (ip->protocol == IPPROTO_ICMP) {
+				v4_mapped(f->cand[0].addr, ip->daddr);
+				f->cand[0].family = MMSC_FAMILY_V4;
+				f->ncand = 1;
+			}
 			return MMSC_SLOW_NOT_TCP;
+		}
 		v4_mapped(f->src.addr, ip->saddr);
 		v4_mapped(f->dst, ip->daddr);
 		f->src.family = MMSC_FAMILY_V4;
@@ -218,9 +245,36 @@ static __always_inline __u32 parse(void *data, void *data_end, __u64 len, struct
 			return MMSC_SLOW_TOO_MANY_EXT_HEADERS;
 		if (l4 == NEXTHDR_FRAGMENT)
 			return MMSC_SLOW_FRAGMENT;
-		if (l4 != IPPROTO_TCP)
+		if (l4 != IPPROTO_TCP) {
+			if (l4 == NEXTHDR_ICMPV6) {
+				__u8 *icmp = cur;
+
+				__builtin_memcpy(f->cand[0].addr, &ip6->daddr, 16);
+				f->cand[0].family = MMSC_FAMILY_V6;
+				f->ncand = 1;
+				/* a Neighbor Solicitation: its target too */
+				if (off + NS_LEN <= ip_end && (void *)(icmp + NS_LEN) <= data_end &&
+				    icmp[0] == ICMPV6_NS) {
+					__builtin_memcpy(f->cand[1].addr, icmp + 8, 16);
+					f->cand[1].family = MMSC_FAMILY_V6;
+					f->ncand = 2;
+				}
+			}
 			return MMSC_SLOW_NOT_TCP;
+		}
 	} else {
+		/* ARP for IPv4 over Ethernet: the target protocol address */
+		__u8 *arp = cur;
+
+		if (proto == bpf_htons(ETH_P_ARP) && (void *)(arp + ARP_LEN) <= data_end &&
+		    arp[2] == 0x08 && arp[3] == 0x00 && arp[4] == 6 && arp[5] == 4) {
+			__builtin_memset(f->cand[0].addr, 0, 10);
+			f->cand[0].addr[10] = 0xff;
+			f->cand[0].addr[11] = 0xff;
+			__builtin_memcpy(f->cand[0].addr + 12, arp + ARP_TPA, 4);
+			f->cand[0].family = MMSC_FAMILY_V4;
+			f->ncand = 1;
+		}
 		return MMSC_SLOW_NOT_IP;
 	}
 
@@ -324,6 +378,16 @@ static __always_inline int syn_allowed(const struct flow *f, const struct mmsc_c
 	return 1;
 }
 
+/* Step 5, owned addresses: one of the frame's candidates is in mmsc_owned. */
+static __always_inline int for_owned(const struct flow *f)
+{
+	if (f->ncand >= 1 && bpf_map_lookup_elem(&mmsc_owned, &f->cand[0]))
+		return 1;
+	if (f->ncand >= 2 && bpf_map_lookup_elem(&mmsc_owned, &f->cand[1]))
+		return 1;
+	return 0;
+}
+
 static __always_inline void count_stat(__u32 idx)
 {
 	__u64 *v = bpf_map_lookup_elem(&mmsc_stats, &idx);
@@ -365,6 +429,18 @@ int mmsc_xdp(struct xdp_md *ctx)
 	if (r != PARSE_TCP) {
 		if (r < MMSC_SLOW_COUNT)
 			count_stat(MMSC_STAT_SLOW_BASE + r);
+		/* step 5: ARP, ICMP and ICMPv6 for an owned address, in redirect mode */
+		if (f.ncand) {
+			cfg = bpf_map_lookup_elem(&mmsc_config, &zero);
+			if (cfg && cfg->mode == MMSC_MODE_REDIRECT && for_owned(&f)) {
+				long act = bpf_redirect_map(&mmsc_xsks, ctx->rx_queue_index, XDP_PASS);
+
+				count_stat(act == XDP_REDIRECT ? MMSC_STAT_REDIRECTED
+							       : MMSC_STAT_REDIRECT_NO_SOCKET);
+				count_stat(MMSC_STAT_REDIRECTED_OWNED);
+				return act;
+			}
+		}
 		return XDP_PASS;
 	}
 	if (cls == MMSC_CLASS_OTHER)

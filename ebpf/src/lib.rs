@@ -44,7 +44,7 @@ mod rules;
 mod xdp;
 
 pub use error::EbpfError;
-pub use maps::{MAX_CORES, MAX_LISTENERS, MAX_PEERS, MAX_QUEUES};
+pub use maps::{MAX_CORES, MAX_LISTENERS, MAX_OWNED, MAX_PEERS, MAX_QUEUES};
 pub use reuseport::ReuseportSteering;
 pub use xdp::{
     AttachMode, AttachRequest, ClassCounter, Counters, ReplacedProgram, XdpOptions, XdpProgram,

@@ -17,6 +17,7 @@ pub(crate) const MAP_PEERS_V6: &str = "mmsc_peers_v6";
 pub(crate) const MAP_CLASSES: &str = "mmsc_classes";
 pub(crate) const MAP_STATS: &str = "mmsc_stats";
 pub(crate) const MAP_XSKS: &str = "mmsc_xsks";
+pub(crate) const MAP_OWNED: &str = "mmsc_owned";
 pub(crate) const MAP_RP_SOCKS: &str = "mmsc_rp_socks";
 pub(crate) const MAP_RP_CONFIG: &str = "mmsc_rp_config";
 
@@ -27,6 +28,7 @@ pub(crate) const STAT_NOT_PEER: u32 = 0;
 pub(crate) const STAT_SYN_RATE: u32 = 1;
 pub(crate) const STAT_REDIRECTED: u32 = 4;
 pub(crate) const STAT_REDIRECT_NO_SOCKET: u32 = 5;
+pub(crate) const STAT_REDIRECTED_OWNED: u32 = 6;
 pub(crate) const STAT_SLOW_BASE: u32 = 8;
 pub(crate) const STAT_COUNT: u32 = 16;
 
@@ -51,6 +53,9 @@ pub const MAX_PEERS: usize = 4096;
 pub const MAX_QUEUES: u32 = 64;
 /// Entries of the reuseport socket array: at most this many cores.
 pub const MAX_CORES: usize = 64;
+/// Entries of the owned-address map: at most this many addresses
+/// ([`XdpProgram::set_owned_addresses`](crate::XdpProgram::set_owned_addresses)).
+pub const MAX_OWNED: usize = 64;
 
 /// `struct mmsc_config`.
 #[repr(C)]
@@ -95,6 +100,34 @@ impl ListenerKey {
     }
 }
 
+/// `struct mmsc_owned_key`: (family, address), the address IPv6, or v4-mapped for IPv4.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub(crate) struct OwnedKey {
+    pub addr: [u8; 16],
+    pub family: u8,
+    pub _pad: [u8; 3],
+}
+
+impl OwnedKey {
+    pub(crate) fn new(addr: IpAddr) -> OwnedKey {
+        OwnedKey {
+            addr: addr16(addr),
+            family: family(addr),
+            _pad: [0; 3],
+        }
+    }
+
+    /// The address the key stands for.
+    pub(crate) fn addr(&self) -> IpAddr {
+        let v6 = Ipv6Addr::from(self.addr);
+        match (self.family, v6.to_ipv4_mapped()) {
+            (FAMILY_V4, Some(v4)) => IpAddr::V4(v4),
+            _ => IpAddr::V6(v6),
+        }
+    }
+}
+
 /// `struct mmsc_counter`.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -117,6 +150,9 @@ unsafe impl aya::Pod for ConfigValue {}
 // SAFETY: as above: #[repr(C)] integers and a byte array, no implicit padding (20 bytes:
 // 16 + 2 + 1 + 1, alignment 2).
 unsafe impl aya::Pod for ListenerKey {}
+// SAFETY: as above: #[repr(C)] byte arrays and a byte, no implicit padding (20 bytes,
+// alignment 1).
+unsafe impl aya::Pod for OwnedKey {}
 // SAFETY: as above: #[repr(C)], two u64, no padding.
 unsafe impl aya::Pod for CounterValue {}
 // SAFETY: as above: #[repr(C)], two u32, no padding.
@@ -125,6 +161,7 @@ unsafe impl aya::Pod for RpConfigValue {}
 const _: () = assert!(size_of::<ConfigValue>() == 16);
 const _: () = assert!(size_of::<ListenerKey>() == 20);
 const _: () = assert!(size_of::<CounterValue>() == 16);
+const _: () = assert!(size_of::<OwnedKey>() == 20);
 const _: () = assert!(size_of::<RpConfigValue>() == 8);
 // struct mmsc_lpm_v4 / mmsc_lpm_v6 are aya's lpm_trie::Key<[u8; 4]> / Key<[u8; 16]>.
 const _: () = assert!(size_of::<aya::maps::lpm_trie::Key<[u8; 4]>>() == 8);
@@ -192,6 +229,7 @@ mod tests {
         for (name, value) in [
             ("MMSC_STAT_REDIRECTED", STAT_REDIRECTED),
             ("MMSC_STAT_REDIRECT_NO_SOCKET", STAT_REDIRECT_NO_SOCKET),
+            ("MMSC_STAT_REDIRECTED_OWNED", STAT_REDIRECTED_OWNED),
             ("MMSC_STAT_SLOW_BASE", STAT_SLOW_BASE),
             ("MMSC_STAT_COUNT", STAT_COUNT),
             ("MMSC_MODE_PASS", MODE_PASS),
@@ -205,6 +243,7 @@ mod tests {
         assert_eq!(define("MMSC_MAX_PEERS"), MAX_PEERS as u64);
         assert_eq!(define("MMSC_MAX_QUEUES"), u64::from(MAX_QUEUES));
         assert_eq!(define("MMSC_MAX_CORES"), MAX_CORES as u64);
+        assert_eq!(define("MMSC_MAX_OWNED"), MAX_OWNED as u64);
     }
 
     #[test]
@@ -220,5 +259,24 @@ mod tests {
         );
         assert_eq!(ListenerKey::wildcard(false, 25).addr, [0; 16]);
         assert_eq!(ListenerKey::wildcard(false, 25).family, FAMILY_V6);
+    }
+
+    #[test]
+    fn owned_keys_keep_the_families_apart_and_round_trip() {
+        for a in [
+            "10.0.0.2",
+            "::ffff:10.0.0.2",
+            "2001:db8::2",
+            "0.0.0.0",
+            "::",
+        ] {
+            let addr: IpAddr = a.parse().unwrap();
+            assert_eq!(OwnedKey::new(addr).addr(), addr, "{a}");
+        }
+        let v4 = OwnedKey::new("10.0.0.2".parse().unwrap());
+        let mapped = OwnedKey::new("::ffff:10.0.0.2".parse().unwrap());
+        assert_eq!(v4.addr, mapped.addr);
+        assert_ne!(v4, mapped);
+        assert_eq!((v4.family, mapped.family), (FAMILY_V4, FAMILY_V6));
     }
 }

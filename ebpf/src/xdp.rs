@@ -3,6 +3,7 @@
 use std::collections::BTreeSet;
 use std::fmt;
 use std::io;
+use std::net::IpAddr;
 use std::os::fd::{AsFd, AsRawFd};
 
 use aya::maps::lpm_trie::Key;
@@ -13,9 +14,10 @@ use mmsc_classify::{Class, DropReason, Rules, Slow};
 
 use crate::EbpfError;
 use crate::maps::{
-    CounterValue, ListenerKey, MAP_CLASSES, MAP_CONFIG, MAP_LISTENERS, MAP_PEERS_V4, MAP_PEERS_V6,
-    MAP_STATS, MAP_XSKS, MAX_QUEUES, STAT_NOT_PEER, STAT_REDIRECT_NO_SOCKET, STAT_REDIRECTED,
-    STAT_SLOW_BASE, STAT_SYN_RATE, XDP_PROGRAM,
+    CounterValue, ListenerKey, MAP_CLASSES, MAP_CONFIG, MAP_LISTENERS, MAP_OWNED, MAP_PEERS_V4,
+    MAP_PEERS_V6, MAP_STATS, MAP_XSKS, MAX_OWNED, MAX_QUEUES, OwnedKey, STAT_NOT_PEER,
+    STAT_REDIRECT_NO_SOCKET, STAT_REDIRECTED, STAT_REDIRECTED_OWNED, STAT_SLOW_BASE, STAT_SYN_RATE,
+    XDP_PROGRAM,
 };
 use crate::netlink;
 use crate::rules::MapContents;
@@ -104,6 +106,9 @@ pub struct Counters {
     /// Frames to be redirected (redirect mode) whose receive queue had no AF_XDP socket:
     /// passed to the kernel instead.
     pub redirect_no_socket: u64,
+    /// Of `redirected` and `redirect_no_socket`, the ARP, ICMP and ICMPv6 frames for an
+    /// owned address ([`XdpProgram::set_owned_addresses`]).
+    pub redirected_owned: u64,
     /// Frames that are not a classifiable TCP segment, per reason, indexed by
     /// [`Slow::index`] (all of them are in class Other).
     pub slow: [u64; Slow::COUNT],
@@ -142,6 +147,7 @@ impl Counters {
             malformed: c.malformed(),
             redirected: c.redirected,
             redirect_no_socket: 0,
+            redirected_owned: c.redirected_owned,
             slow: c.slow,
         }
     }
@@ -474,6 +480,7 @@ impl XdpProgram {
         counters.dropped_syn_rate = stat(STAT_SYN_RATE)?;
         counters.redirected = stat(STAT_REDIRECTED)?;
         counters.redirect_no_socket = stat(STAT_REDIRECT_NO_SOCKET)?;
+        counters.redirected_owned = stat(STAT_REDIRECTED_OWNED)?;
         for reason in Slow::ALL {
             let n = stat(STAT_SLOW_BASE + reason.index() as u32)?;
             counters.slow[reason.index()] = n;
@@ -487,9 +494,67 @@ impl XdpProgram {
         Ok(counters)
     }
 
+    /// Sets the addresses the user-space stack behind the AF_XDP sockets owns (the `afxdp`
+    /// backend's smoltcp; the kernel does not have them): in [`Mode::Redirect`], ARP
+    /// packets whose target protocol address is owned, ICMP messages to an owned IPv4
+    /// address, and ICMPv6 messages to an owned IPv6 address or Neighbor Solicitations for
+    /// one go to the AF_XDP socket of the receiving queue too (step 5 of the rule set in
+    /// `mmsc_classify`; [`mmsc_classify::Classifier::set_owned_addresses`] is the same
+    /// rule in user space). They stay class Other and count in `redirected` (or
+    /// `redirect_no_socket`) and `redirected_owned`. Replaces the previous set (new entries
+    /// are written before stale ones are removed); duplicates are ignored; IPv4 and
+    /// IPv4-mapped IPv6 addresses are different addresses. At most [`MAX_OWNED`]
+    /// addresses ([`EbpfError::InvalidRules`]). Empty at load.
+    ///
+    /// [`Mode::Redirect`]: mmsc_classify::Mode::Redirect
+    /// [`MAX_OWNED`]: crate::MAX_OWNED
+    pub fn set_owned_addresses(&mut self, addrs: &[IpAddr]) -> Result<(), EbpfError> {
+        let wanted: BTreeSet<OwnedKey> = addrs.iter().map(|&a| OwnedKey::new(a)).collect();
+        if wanted.len() > MAX_OWNED {
+            return Err(EbpfError::InvalidRules(format!(
+                "{} owned addresses, at most {MAX_OWNED}",
+                wanted.len()
+            )));
+        }
+        let mut owned: HashMap<&mut MapData, OwnedKey, u32> =
+            HashMap::try_from(map_mut(&mut self.ebpf, MAP_OWNED)?)
+                .map_err(|e| EbpfError::bpf(format!("map {MAP_OWNED}"), e))?;
+        let old: Vec<OwnedKey> = owned
+            .keys()
+            .collect::<Result<_, _>>()
+            .map_err(|e| EbpfError::bpf(format!("read map {MAP_OWNED}"), e))?;
+        for key in &wanted {
+            owned
+                .insert(key, 1, 0)
+                .map_err(|e| EbpfError::bpf(format!("write map {MAP_OWNED}"), e))?;
+        }
+        for key in old.iter().filter(|k| !wanted.contains(k)) {
+            owned
+                .remove(key)
+                .map_err(|e| EbpfError::bpf(format!("write map {MAP_OWNED}"), e))?;
+        }
+        Ok(())
+    }
+
+    /// The owned addresses in the program's map (see
+    /// [`set_owned_addresses`](Self::set_owned_addresses)), IPv4 first, sorted.
+    pub fn owned_addresses(&self) -> Result<Vec<IpAddr>, EbpfError> {
+        let owned: HashMap<&MapData, OwnedKey, u32> =
+            HashMap::try_from(map_ref(&self.ebpf, MAP_OWNED)?)
+                .map_err(|e| EbpfError::bpf(format!("map {MAP_OWNED}"), e))?;
+        let keys: BTreeSet<OwnedKey> = owned
+            .keys()
+            .collect::<Result<_, _>>()
+            .map_err(|e| EbpfError::bpf(format!("read map {MAP_OWNED}"), e))?;
+        let mut addrs: Vec<IpAddr> = keys.iter().map(OwnedKey::addr).collect();
+        addrs.sort_by_key(|a| (a.is_ipv6(), *a));
+        Ok(addrs)
+    }
+
     /// Puts the AF_XDP socket `socket` (bound to this interface and `queue`) in the XSKMAP:
-    /// in redirect mode, MM1/MM4 frames received on `queue` go to it. Without a socket on a
-    /// queue, its frames go to the kernel.
+    /// in redirect mode, MM1/MM4 frames received on `queue` (and the ARP/ICMP/ICMPv6 frames
+    /// for the owned addresses) go to it. Without a socket on a queue, its frames go to the
+    /// kernel.
     pub fn register_xsk(&mut self, queue: u32, socket: impl AsFd) -> Result<(), EbpfError> {
         let mut xsks = self.xsk_map(queue)?;
         xsks.set(queue, socket.as_fd().as_raw_fd(), 0).map_err(|e| {

@@ -1743,6 +1743,163 @@ fn random_frame(rng: &mut Rng) -> (String, Vec<u8>) {
     (what, f)
 }
 
+/// The owned addresses of the differential test (step 5 of the rule set): two IPv4, one
+/// IPv6 and an IPv4-mapped IPv6 address (10.1.0.3 itself is not owned, ::ffff:10.1.0.3 is).
+const DIFF_OWNED: [&str; 4] = ["10.1.0.1", "10.1.0.50", "2001:db8::7", "::ffff:10.1.0.3"];
+/// Targets and destinations of the control frames: owned and not owned, of both families.
+const DIFF_CONTROL_V4: [&str; 4] = ["10.1.0.1", "10.1.0.50", "10.1.0.3", "10.1.0.99"];
+const DIFF_CONTROL_V6: [&str; 5] = [
+    "2001:db8::7",
+    "::ffff:10.1.0.3",
+    "2001:db8::3",
+    "::ffff:10.1.0.1",
+    "ff02::1",
+];
+
+/// `n` VLAN tags inserted after the MAC addresses.
+fn vlan_tagged(frame: &[u8], n: usize) -> Vec<u8> {
+    let mut f = frame[..12].to_vec();
+    for i in 0..n {
+        f.extend_from_slice(&[0x81, 0x00, 0, 10 + i as u8]);
+    }
+    f.extend_from_slice(&frame[12..]);
+    f
+}
+
+/// A frame that is not a TCP segment but may be for an owned address: ARP requests and
+/// replies, ICMP and ICMPv6 echo, neighbour solicitations and advertisements, UDP, to owned
+/// and not owned addresses, behind 0 to 3 VLAN tags, now and then broken.
+fn random_control(rng: &mut Rng) -> (String, Vec<u8>) {
+    use mmsc_classify::build::{
+        FrameBuilder, L4, arp_reply, arp_request, neighbor_solicitation, solicited_node,
+    };
+    let v4 = rng.pick(&DIFF_CONTROL_V4);
+    let v6 = rng.pick(&DIFF_CONTROL_V6);
+    let octets = |a: &str| match addr(a) {
+        IpAddr::V4(a) => a.octets(),
+        IpAddr::V6(_) => unreachable!(),
+    };
+    let v6_addr = |a: &str| match addr(a) {
+        IpAddr::V6(a) => a,
+        IpAddr::V4(_) => unreachable!(),
+    };
+    let src6 = rng.pick(&["fe80::9", "2001:db8:4::1"]);
+    let (mut what, mut f) = match rng.below(7) {
+        0 => (
+            format!("arp request for {v4}"),
+            arp_request([2, 0, 0, 0, 0, 9], [10, 1, 0, 99], octets(v4)),
+        ),
+        1 => (
+            format!("arp reply to {v4}"),
+            arp_reply(
+                [2, 0, 0, 0, 0, 9],
+                [10, 1, 0, 98],
+                [2, 0, 0, 0, 8, 11],
+                octets(v4),
+            ),
+        ),
+        2 => {
+            let mut b = FrameBuilder::tcp(addr("192.0.2.1"), 0, addr(v4), 0).l4(L4::Icmp);
+            let mut what = format!("icmp echo to {v4}");
+            if rng.chance(20) {
+                b = b.ipv4_options(&[1, 1, 1, 1]);
+                what += ", ip options";
+            }
+            if rng.chance(10) {
+                b = b.fragment(0, true);
+                what += ", fragment";
+            }
+            (what, b.build())
+        }
+        3 => {
+            let mut b = FrameBuilder::tcp(addr(src6), 0, addr(v6), 0).l4(L4::Icmp);
+            let mut what = format!("icmpv6 echo to {v6}");
+            if rng.chance(20) {
+                b = b.ipv6_ext(0, 0).ipv6_ext(60, 1);
+                what += ", 2 extension headers";
+            }
+            if rng.chance(10) {
+                b = b.fragment(0, true);
+                what += ", fragment";
+            }
+            (what, b.build())
+        }
+        4 => (
+            format!("neighbour solicitation for {v6}"),
+            neighbor_solicitation(v6_addr(src6), v6_addr(v6)),
+        ),
+        5 => {
+            // a neighbour advertisement: to the address, or to all nodes for it
+            let dst = if rng.chance(50) { v6 } else { "ff02::1" };
+            let mut body = vec![136, 0, 0, 0, 0x60, 0, 0, 0];
+            body.extend_from_slice(&v6_addr(v6).octets());
+            let f = FrameBuilder::tcp(addr(src6), 0, addr(dst), 0)
+                .l4(L4::Raw(58))
+                .payload(&body)
+                .build();
+            (format!("neighbour advertisement for {v6} to {dst}"), f)
+        }
+        _ => {
+            let dst = if rng.chance(50) { v4 } else { v6 };
+            let f = FrameBuilder::tcp(addr("192.0.2.1"), 0, addr(dst), 0)
+                .l4(L4::Udp {
+                    src_port: 5000,
+                    dst_port: 53,
+                })
+                .build();
+            (
+                format!(
+                    "udp to {dst} (solicited node {})",
+                    solicited_node(v6_addr(v6))
+                ),
+                f,
+            )
+        }
+    };
+    let tags = match rng.below(20) {
+        0..=14 => 0,
+        15..=16 => 1,
+        17..=18 => 2,
+        _ => 3,
+    };
+    if tags > 0 {
+        f = vlan_tagged(&f, tags);
+        what += &format!(", {tags} vlan tags");
+    }
+    let l3 = 14 + 4 * tags;
+    let arp = f.len() >= l3 && f[l3 - 2..l3] == [0x08, 0x06];
+    let ipv6 = f.len() >= l3 && f[l3 - 2..l3] == [0x86, 0xDD];
+    if rng.chance(20) {
+        match rng.below(4) {
+            0 => {
+                let cut = 14 + rng.below(f.len() - 14);
+                f.truncate(cut);
+                what += &format!(", cut to {cut}");
+            }
+            1 if arp => {
+                let (at, value) = rng.pick(&[(2usize, 0x86u8), (4, 8), (5, 16), (7, 9), (1, 6)]);
+                f[l3 + at] = value;
+                what += &format!(", arp octet {at} = {value}");
+            }
+            2 if ipv6 => {
+                let len = rng.below(48) as u16;
+                f[l3 + 4..l3 + 6].copy_from_slice(&len.to_be_bytes());
+                what += &format!(", ipv6 payload length {len}");
+            }
+            _ => {
+                let proto = rng.pick(&[0x0806u16, 0x0800, 0x86DD, 0x88CC]);
+                f[l3 - 2..l3].copy_from_slice(&proto.to_be_bytes());
+                what += &format!(", ethertype {proto:#06x}");
+            }
+        }
+    }
+    if rng.chance(15) && f.len() < 60 {
+        f.resize(60, 0);
+        what += ", padded";
+    }
+    (what, f)
+}
+
 /// SYNs (and the odd ACK) from a few sources to listeners, for the rate limit; one source
 /// twice, as IPv4 and as IPv4-mapped IPv6, which must have a bucket each.
 fn random_syn(rng: &mut Rng) -> (String, Vec<u8>) {
@@ -1853,6 +2010,18 @@ impl Differential {
         }
     }
 
+    /// Gives both the owned addresses of the test.
+    fn own(&mut self) {
+        let owned: Vec<IpAddr> = DIFF_OWNED.iter().map(|a| addr(a)).collect();
+        self.program
+            .set_owned_addresses(&owned)
+            .expect("set the owned addresses");
+        self.classifier.set_owned_addresses(&owned);
+        let mut want = owned.clone();
+        want.sort_by_key(|a| (a.is_ipv6(), *a));
+        assert_eq!(self.program.owned_addresses().unwrap(), want);
+    }
+
     /// What the program must show now.
     fn want(&self) -> mmsc_ebpf::Counters {
         let mut want = mmsc_ebpf::Counters::from_classifier(&self.classifier.counters());
@@ -1910,8 +2079,13 @@ fn xdp_and_classifier_count_the_same_mix_alike() {
             "pass",
             &differential_rules(mmsc_classify::Mode::Pass, 0, 0),
         );
+        d.own();
         for _ in 0..300 {
-            let (what, frame) = random_frame(&mut rng);
+            let (what, frame) = if rng.chance(15) {
+                random_control(&mut rng)
+            } else {
+                random_frame(&mut rng)
+            };
             d.send(&what, &frame);
         }
         summary.push((d.name, d.program.counters().unwrap()));
@@ -1923,8 +2097,13 @@ fn xdp_and_classifier_count_the_same_mix_alike() {
             "redirect without a socket",
             &differential_rules(mmsc_classify::Mode::Redirect, 0, 0),
         );
-        for _ in 0..100 {
-            let (what, frame) = random_frame(&mut rng);
+        d.own();
+        for _ in 0..120 {
+            let (what, frame) = if rng.chance(35) {
+                random_control(&mut rng)
+            } else {
+                random_frame(&mut rng)
+            };
             d.send(&what, &frame);
         }
         summary.push((d.name, d.program.counters().unwrap()));
@@ -1943,11 +2122,12 @@ fn xdp_and_classifier_count_the_same_mix_alike() {
             .register_xsk(0, &xsk)
             .expect("register the socket");
         d.socket = true;
-        for _ in 0..150 {
-            let (what, frame) = if rng.chance(50) {
-                random_syn(&mut rng)
-            } else {
-                random_frame(&mut rng)
+        d.own();
+        for _ in 0..180 {
+            let (what, frame) = match rng.below(10) {
+                0..=4 => random_syn(&mut rng),
+                5..=6 => random_control(&mut rng),
+                _ => random_frame(&mut rng),
             };
             d.send(&what, &frame);
         }
@@ -1978,6 +2158,14 @@ fn xdp_and_classifier_count_the_same_mix_alike() {
     assert!(sum(&|c| c.dropped_syn_rate) > 0, "{summary:?}");
     assert!(sum(&|c| c.redirected) > 0, "{summary:?}");
     assert!(sum(&|c| c.redirect_no_socket) > 0, "{summary:?}");
+    // owned addresses: nothing in pass mode, both outcomes in redirect mode
+    assert_eq!(summary[0].1.redirected_owned, 0, "{summary:?}");
+    assert!(summary[1].1.redirected_owned > 0, "{summary:?}");
+    assert!(
+        summary[2].1.redirected_owned > 0
+            && summary[2].1.redirected > summary[2].1.redirected_owned,
+        "{summary:?}"
+    );
     for (name, c) in &summary {
         eprintln!("{name}: {c:?}");
     }

@@ -468,6 +468,81 @@ pub fn arp_request(sender_mac: [u8; 6], sender: [u8; 4], target: [u8; 4]) -> Vec
     f
 }
 
+/// An ARP reply (42 octets, unpadded): `sender` is at `sender_mac`, to `target` at
+/// `target_mac`.
+pub fn arp_reply(
+    sender_mac: [u8; 6],
+    sender: [u8; 4],
+    target_mac: [u8; 6],
+    target: [u8; 4],
+) -> Vec<u8> {
+    let mut p = Vec::with_capacity(28);
+    p.extend_from_slice(&[0, 1, 0x08, 0x00, 6, 4, 0, 2]);
+    p.extend_from_slice(&sender_mac);
+    p.extend_from_slice(&sender);
+    p.extend_from_slice(&target_mac);
+    p.extend_from_slice(&target);
+    let mut f = ethernet(ETH_P_ARP, &p);
+    if let Some(dst) = f.get_mut(..6) {
+        dst.copy_from_slice(&target_mac);
+    }
+    if let Some(src) = f.get_mut(6..12) {
+        src.copy_from_slice(&sender_mac);
+    }
+    f
+}
+
+/// The solicited-node multicast address of `addr` (ff02::1:ffXX:XXXX, RFC 4291).
+pub fn solicited_node(addr: Ipv6Addr) -> Ipv6Addr {
+    let o = addr.octets();
+    Ipv6Addr::new(
+        0xff02,
+        0,
+        0,
+        0,
+        0,
+        1,
+        0xff00 | u16::from(o[13]),
+        u16::from_be_bytes([o[14], o[15]]),
+    )
+}
+
+/// An ICMPv6 Neighbor Solicitation from `src` for `target` as a host sends it: to the
+/// target's solicited-node multicast address (and its 33:33:ff:XX:XX:XX MAC), hop limit
+/// 255, with a source link-layer address option ([`SRC_MAC`]) and its checksum.
+pub fn neighbor_solicitation(src: Ipv6Addr, target: Ipv6Addr) -> Vec<u8> {
+    let dst = solicited_node(target);
+    let mut body = vec![135, 0, 0, 0, 0, 0, 0, 0];
+    body.extend_from_slice(&target.octets());
+    body.extend_from_slice(&[1, 1]);
+    body.extend_from_slice(&SRC_MAC);
+    let b = FrameBuilder::tcp(IpAddr::V6(src), 0, IpAddr::V6(dst), 0)
+        .l4(L4::Raw(IPPROTO_ICMPV6))
+        .payload(&body);
+    let layout = b.layout();
+    let mut f = b.build();
+    let len = u32::try_from(body.len()).unwrap_or(0).to_be_bytes();
+    let sum = checksum(&[
+        &src.octets(),
+        &dst.octets(),
+        &len,
+        &[0, 0, 0, IPPROTO_ICMPV6],
+        &body,
+    ]);
+    let at = layout.payload_offset + 2;
+    if let Some(slot) = f.get_mut(at..at + 2) {
+        slot.copy_from_slice(&sum.to_be_bytes());
+    }
+    if let Some(hop_limit) = f.get_mut(layout.ip_offset + 7) {
+        *hop_limit = 255;
+    }
+    let d = dst.octets();
+    if let Some(mac) = f.get_mut(..6) {
+        mac.copy_from_slice(&[0x33, 0x33, d[12], d[13], d[14], d[15]]);
+    }
+    f
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -507,6 +582,31 @@ mod tests {
             let len = (seg.len() as u32).to_be_bytes();
             assert_eq!(checksum(&[&s, &d, &len, &[0, 0, 0, 6], seg]), 0);
         }
+    }
+
+    #[test]
+    fn neighbor_solicitation_is_well_formed() {
+        let src: Ipv6Addr = "2001:db8::1".parse().unwrap();
+        let target: Ipv6Addr = "2001:db8::12:3456".parse().unwrap();
+        let f = neighbor_solicitation(src, target);
+        assert_eq!(&f[..6], &[0x33, 0x33, 0xff, 0x12, 0x34, 0x56]);
+        let dst: Ipv6Addr = "ff02::1:ff12:3456".parse().unwrap();
+        assert_eq!(&f[14 + 24..14 + 40], &dst.octets());
+        assert_eq!(f[14 + 6], IPPROTO_ICMPV6);
+        assert_eq!(f[14 + 7], 255);
+        let icmp = &f[54..];
+        assert_eq!(icmp.len(), 32);
+        assert_eq!(icmp[0], 135);
+        assert_eq!(&icmp[8..24], &target.octets());
+        let len = (icmp.len() as u32).to_be_bytes();
+        assert_eq!(
+            checksum(&[&src.octets(), &dst.octets(), &len, &[0, 0, 0, 58], icmp]),
+            0
+        );
+        let reply = arp_reply(SRC_MAC, [10, 0, 0, 1], DST_MAC, [10, 0, 0, 2]);
+        assert_eq!(reply.len(), 42);
+        assert_eq!(&reply[20..22], &[0, 2]);
+        assert_eq!(&reply[38..42], &[10, 0, 0, 2]);
     }
 
     #[test]

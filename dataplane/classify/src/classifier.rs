@@ -1,8 +1,8 @@
 //! The classifier: rules compiled once, then one [`Verdict`] per frame, with counters.
 
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use crate::parse::{Flow, Slow, parse};
+use crate::parse::{ControlFrame, Flow, Slow, control_frame, parse};
 use crate::syn::{DEFAULT_SYN_SEED, DEFAULT_SYN_SOURCES, SynTable};
 use crate::{Class, Mode, Prefix, Rules};
 
@@ -62,7 +62,8 @@ pub struct Verdict {
     /// What to do with it.
     pub action: Action,
     /// Why the frame is not a classifiable TCP segment, when it is not (then `class` is
-    /// `Other` and `action` is `Pass`).
+    /// `Other`, and `action` is `Pass`, or `Redirect` for a frame to an owned address: see
+    /// [`Classifier::set_owned_addresses`]).
     pub slow: Option<Slow>,
 }
 
@@ -81,6 +82,9 @@ pub struct Counters {
     pub slow: [u64; Slow::COUNT],
     /// Frames redirected to the AF_XDP socket.
     pub redirected: u64,
+    /// Of `redirected`, the frames for an owned address (ARP, ICMP, ICMPv6 that are not TCP:
+    /// see [`Classifier::set_owned_addresses`]).
+    pub redirected_owned: u64,
     /// Sources evicted from the SYN rate limit's table to make room for new ones.
     pub syn_evictions: u64,
 }
@@ -230,6 +234,58 @@ impl PrefixSet {
     }
 }
 
+/// The addresses the user-space stack owns (see [`Classifier::set_owned_addresses`]), per
+/// family, without duplicates.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+struct OwnedSet {
+    v4: Vec<Ipv4Addr>,
+    v6: Vec<Ipv6Addr>,
+}
+
+impl OwnedSet {
+    fn new(addrs: &[IpAddr]) -> OwnedSet {
+        let mut set = OwnedSet::default();
+        for &a in addrs {
+            match a {
+                IpAddr::V4(a) if !set.v4.contains(&a) => set.v4.push(a),
+                IpAddr::V6(a) if !set.v6.contains(&a) => set.v6.push(a),
+                _ => {}
+            }
+        }
+        set
+    }
+
+    fn is_empty(&self) -> bool {
+        self.v4.is_empty() && self.v6.is_empty()
+    }
+
+    fn contains(&self, addr: IpAddr) -> bool {
+        match addr {
+            IpAddr::V4(a) => self.v4.contains(&a),
+            IpAddr::V6(a) => self.v6.contains(&a),
+        }
+    }
+
+    /// Step 5 of the rule set: an ARP packet, ICMP message or ICMPv6 message for an owned
+    /// address.
+    fn wants(&self, frame: &[u8]) -> bool {
+        match control_frame(frame) {
+            Some(ControlFrame::Arp { target }) => self.v4.contains(&target),
+            Some(ControlFrame::Icmpv4 { dst }) => self.v4.contains(&dst),
+            Some(ControlFrame::Icmpv6 {
+                dst,
+                solicit_target,
+            }) => self.v6.contains(&dst) || solicit_target.is_some_and(|t| self.v6.contains(&t)),
+            None => false,
+        }
+    }
+
+    fn addresses(&self) -> Vec<IpAddr> {
+        let v4 = self.v4.iter().map(|&a| IpAddr::V4(a));
+        v4.chain(self.v6.iter().map(|&a| IpAddr::V6(a))).collect()
+    }
+}
+
 /// The user-space flow classifier: the same decisions as the XDP program.
 ///
 /// Build it once from the [`Rules`] (per core: it holds the per-source SYN buckets and the
@@ -253,8 +309,9 @@ impl PrefixSet {
 ///    connection request (SYN set, ACK clear) to any listener, when
 ///    [`Rules::syn_rate`] > 0, takes a token from its source address's bucket (see
 ///    [`crate::syn`]); none left → [`DropReason::SynRate`].
-/// 5. The mode: [`Mode::Redirect`] redirects `Mm1` and `Mm4`; everything else, and
-///    everything in [`Mode::Pass`], is passed.
+/// 5. The mode: [`Mode::Redirect`] redirects `Mm1` and `Mm4`, and the ARP, ICMP and ICMPv6
+///    frames for an owned address ([`set_owned_addresses`](Self::set_owned_addresses));
+///    everything else, and everything in [`Mode::Pass`], is passed.
 ///
 /// Every frame is counted under its class (packets, and bytes = frame length), whatever the
 /// action; drops per reason, slow-path frames per reason, redirects.
@@ -264,6 +321,7 @@ pub struct Classifier {
     peers: PrefixSet,
     syn: Option<SynTable>,
     mode: Mode,
+    owned: OwnedSet,
     counters: Counters,
 }
 
@@ -289,8 +347,36 @@ impl Classifier {
             peers: PrefixSet::new(&rules.mm4_peers),
             syn,
             mode: rules.mode,
+            owned: OwnedSet::default(),
             counters: Counters::default(),
         }
+    }
+
+    /// The addresses the user-space TCP/IP stack behind the AF_XDP socket owns (the `afxdp`
+    /// backend's smoltcp), which the kernel does not have: in [`Mode::Redirect`], frames
+    /// that are not TCP segments but ask the owner of one of them something go to the
+    /// socket too, so that the stack can answer them — ARP packets whose target protocol
+    /// address is owned, ICMP messages to an owned IPv4 address, ICMPv6 messages to an owned
+    /// IPv6 address and Neighbor Solicitations whose target is owned (step 5 of the
+    /// [rule set](crate#the-rule-set), read by [`control_frame`]). They stay class
+    /// [`Class::Other`] with their [`Slow`] reason, and count in `redirected` and
+    /// `redirected_owned`. Replaces the previous set; duplicates are ignored; an IPv4 and
+    /// its IPv4-mapped IPv6 address are different addresses. Empty (the default): nothing
+    /// but MM1 and MM4 is redirected. The XDP program's `XdpProgram::set_owned_addresses`
+    /// takes the same list.
+    pub fn set_owned_addresses(&mut self, addrs: &[IpAddr]) {
+        self.owned = OwnedSet::new(addrs);
+    }
+
+    /// The owned addresses (see [`set_owned_addresses`](Self::set_owned_addresses)), IPv4
+    /// first, in the order given.
+    pub fn owned_addresses(&self) -> Vec<IpAddr> {
+        self.owned.addresses()
+    }
+
+    /// Whether `addr` is an owned address.
+    pub fn is_owned(&self, addr: IpAddr) -> bool {
+        self.owned.contains(addr)
     }
 
     /// Classify one Ethernet frame (without FCS) received at `now_ns` (any monotonic clock
@@ -308,7 +394,15 @@ impl Classifier {
             }
             Err(slow) => Verdict {
                 class: Class::Other,
-                action: Action::Pass,
+                action: if self.mode == Mode::Redirect
+                    && matches!(slow, Slow::NotIp | Slow::NotTcp)
+                    && !self.owned.is_empty()
+                    && self.owned.wants(frame)
+                {
+                    Action::Redirect
+                } else {
+                    Action::Pass
+                },
                 slow: Some(slow),
             },
         };
@@ -366,7 +460,12 @@ impl Classifier {
         match v.action {
             Action::Pass => {}
             Action::Drop(r) => bump(&mut c.drops, r.index(), 1),
-            Action::Redirect => c.redirected = c.redirected.wrapping_add(1),
+            Action::Redirect => {
+                c.redirected = c.redirected.wrapping_add(1);
+                if v.slow.is_some() {
+                    c.redirected_owned = c.redirected_owned.wrapping_add(1);
+                }
+            }
         }
     }
 
@@ -1069,5 +1168,111 @@ mod tests {
             assert_eq!(r.to_string(), r.name());
         }
         assert_eq!(DropReason::ALL.len(), DropReason::COUNT);
+    }
+
+    #[test]
+    fn owned_addresses_get_arp_icmp_and_neighbour_discovery_in_redirect_mode() {
+        use crate::build::{arp_reply, neighbor_solicitation};
+        let v6 = |s: &str| -> std::net::Ipv6Addr { s.parse().unwrap() };
+        let echo = |dst: &str| {
+            FrameBuilder::tcp(ip("192.0.2.1"), 0, ip(dst), 0)
+                .l4(L4::Icmp)
+                .build()
+        };
+        let echo6 = |dst: &str| {
+            FrameBuilder::tcp(ip("2001:db8::9"), 0, ip(dst), 0)
+                .l4(L4::Icmp)
+                .build()
+        };
+        let udp = FrameBuilder::tcp(ip("192.0.2.1"), 0, ip("10.0.0.2"), 0)
+            .l4(L4::Udp {
+                src_port: 1,
+                dst_port: 2,
+            })
+            .build();
+        let frag = FrameBuilder::tcp(ip("192.0.2.1"), 0, ip("10.0.0.2"), 0)
+            .l4(L4::Icmp)
+            .fragment(8, false)
+            .build();
+        // (frame, slow reason, for an owned address)
+        let cases: Vec<(Vec<u8>, Slow, bool)> = vec![
+            (
+                arp_request([2, 0, 0, 0, 0, 9], [10, 0, 0, 9], [10, 0, 0, 2]),
+                Slow::NotIp,
+                true,
+            ),
+            (
+                arp_reply([2; 6], [10, 0, 0, 9], [4; 6], [10, 0, 0, 2]),
+                Slow::NotIp,
+                true,
+            ),
+            (
+                arp_request([2, 0, 0, 0, 0, 9], [10, 0, 0, 2], [10, 0, 0, 3]),
+                Slow::NotIp,
+                false,
+            ),
+            (echo("10.0.0.2"), Slow::NotTcp, true),
+            (echo("10.0.0.3"), Slow::NotTcp, false),
+            (udp, Slow::NotTcp, false),
+            (frag, Slow::Fragment, false),
+            (echo6("2001:db8::2"), Slow::NotTcp, true),
+            (echo6("2001:db8::3"), Slow::NotTcp, false),
+            // IPv4-mapped is IPv6: 10.0.0.2 is owned, ::ffff:10.0.0.2 is not
+            (echo6("::ffff:10.0.0.2"), Slow::NotTcp, false),
+            (
+                neighbor_solicitation(v6("fe80::9"), v6("2001:db8::2")),
+                Slow::NotTcp,
+                true,
+            ),
+            (
+                neighbor_solicitation(v6("fe80::9"), v6("2001:db8::3")),
+                Slow::NotTcp,
+                false,
+            ),
+        ];
+        let owned = [ip("10.0.0.2"), ip("2001:db8::2"), ip("10.0.0.2")];
+        for mode in [Mode::Pass, Mode::Redirect] {
+            let mut r = rules();
+            r.mode = mode;
+            let mut c = Classifier::new(&r);
+            c.set_owned_addresses(&owned);
+            assert_eq!(c.owned_addresses(), vec![ip("10.0.0.2"), ip("2001:db8::2")]);
+            assert!(c.is_owned(ip("10.0.0.2")) && !c.is_owned(ip("::ffff:10.0.0.2")));
+            let mut redirected = 0;
+            for (i, (frame, slow, owned)) in cases.iter().enumerate() {
+                let redirect = *owned && mode == Mode::Redirect;
+                let want = Verdict {
+                    class: Class::Other,
+                    action: if redirect {
+                        Action::Redirect
+                    } else {
+                        Action::Pass
+                    },
+                    slow: Some(*slow),
+                };
+                assert_eq!(c.classify(frame, 0), want, "case {i} in {mode:?}");
+                redirected += u64::from(redirect);
+            }
+            // MM1 is still redirected by its listener, and counted apart.
+            let mm1 = c.classify(&ack("192.0.2.1", "10.0.0.2", 80), 0);
+            assert_eq!(mm1.class, Class::Mm1);
+            let counters = c.counters();
+            assert_eq!(counters.redirected_owned, redirected);
+            let mm1_redirected = u64::from(mode == Mode::Redirect);
+            assert_eq!(counters.redirected, redirected + mm1_redirected);
+            assert_eq!(counters.slow[Slow::NotIp.index()], 3);
+            assert_eq!(counters.packets[Class::Other.index()], cases.len() as u64);
+        }
+        // Without owned addresses nothing but MM1/MM4 is redirected; the set is replaced.
+        let mut r = rules();
+        r.mode = Mode::Redirect;
+        let mut c = Classifier::new(&r);
+        assert!(c.owned_addresses().is_empty());
+        assert_eq!(c.classify(&echo("10.0.0.2"), 0).action, Action::Pass);
+        c.set_owned_addresses(&[ip("10.0.0.2")]);
+        assert_eq!(c.classify(&echo("10.0.0.2"), 0).action, Action::Redirect);
+        c.set_owned_addresses(&[]);
+        assert_eq!(c.classify(&echo("10.0.0.2"), 0).action, Action::Pass);
+        assert_eq!(c.counters().redirected_owned, 1);
     }
 }

@@ -63,14 +63,35 @@
 //!    integer arithmetic of [`syn`], and starts full for a new source. No token:
 //!    [`DropReason::SynRate`].
 //! 5. **Mode.** [`Mode::Redirect`]: `Mm1` and `Mm4` frames that are not dropped go to the
-//!    AF_XDP socket of the receiving queue; everything else, and everything in
-//!    [`Mode::Pass`], is passed.
+//!    AF_XDP socket of the receiving queue; so do the frames for an **owned address**
+//!    (below); everything else, and everything in [`Mode::Pass`], is passed.
+//!
+//!    *Owned addresses* are the addresses of the user-space stack behind the AF_XDP socket
+//!    (the `afxdp` backend's smoltcp), which the kernel does not have; they are given apart
+//!    from [`Rules`] ([`Classifier::set_owned_addresses`], `XdpProgram::set_owned_addresses`
+//!    in `mmsc-ebpf`; empty by default). A frame that step 1 refused as `NotIp` or `NotTcp`
+//!    (so after at most 2 VLAN tags, well-formed, not a fragment) is for an owned address
+//!    when ([`control_frame`]):
+//!    - EtherType 0x0806 (ARP), 28 octets within the frame, protocol type 0x0800, hardware
+//!      length 6, protocol length 4, and the target protocol address (octets 24..28) owned
+//!      (request or reply: the operation and hardware type are not looked at);
+//!    - IPv4 protocol 1 (ICMP) and the destination owned;
+//!    - IPv6 next header 58 (ICMPv6, after the extension headers of step 1) and the
+//!      destination owned, or ICMPv6 type 135 (Neighbor Solicitation, usually sent to the
+//!      solicited-node multicast address) with its 24 octets within the packet and the
+//!      target (octets 8..24) owned.
+//!
+//!    Addresses compare per family (an IPv4-mapped IPv6 address is an IPv6 address). Such a
+//!    frame stays class `Other` with its `Slow` reason; it counts in `redirected` (or
+//!    `redirect_no_socket`) and in `redirected_owned`. Everything else of class `Other`
+//!    (UDP, TCP to other ports, ARP for other addresses, ...) is passed as before.
 //! 6. **Counters.** Every frame counts once in its class (packets, and bytes = the frame
 //!    length without FCS), dropped and slow-path ones included; drops per [`DropReason`];
 //!    slow-path frames per [`Slow`] reason; redirects. The XDP program's `mmsc_stats` map
 //!    has the same counters at fixed indices: `0 + DropReason` (0 `not_peer`, 1
 //!    `syn_rate`; 2 and 3 kept for new drop reasons), 4 `redirected`, 5
-//!    `redirect_no_socket`, `8 + Slow` (8 `not_ip` ... 15 `bad_tcp_header`). Two totals are
+//!    `redirect_no_socket`, 6 `redirected_owned` (the frames for an owned address among
+//!    the two before), `8 + Slow` (8 `not_ip` ... 15 `bad_tcp_header`). Two totals are
 //!    derived on both sides ([`Counters::slow_path`], [`Counters::malformed`]):
 //!    *slow path* = `Fragment` + `TooManyVlans` + `TooManyExtHeaders` (well-formed, but
 //!    deeper than the fast path looks: the kernel handles them) and *malformed* =
@@ -131,7 +152,10 @@ mod proptests;
 use std::net::IpAddr;
 
 pub use classifier::{Action, Classifier, Counters, DropReason, Verdict};
-pub use parse::{Flow, MAX_IPV6_EXT_HEADERS, MAX_VLAN_TAGS, Slow, TcpFlags, parse};
+pub use parse::{
+    ControlFrame, Flow, ICMPV6_NEIGHBOR_SOLICIT, MAX_IPV6_EXT_HEADERS, MAX_VLAN_TAGS, Slow,
+    TcpFlags, control_frame, parse,
+};
 
 /// The interface a flow belongs to, by the listener it is addressed to. The numbers are the
 /// indices of the per-class counters in the BPF maps: do not renumber.
@@ -196,14 +220,16 @@ pub struct Prefix {
     pub len: u8,
 }
 
-/// What the fast path does with the flows of a class.
+/// What the fast path does with the flows of a class (and with the frames for an owned
+/// address: [`Classifier::set_owned_addresses`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
 pub enum Mode {
     /// Everything that is not dropped goes to the kernel (`xdp` backend).
     #[default]
     Pass,
-    /// MM1 and MM4 packets that are not dropped go to the core's AF_XDP socket; everything
-    /// else goes to the kernel (`afxdp` backend).
+    /// MM1 and MM4 packets that are not dropped go to the core's AF_XDP socket, and so do
+    /// ARP, ICMP and ICMPv6 for the owned addresses; everything else goes to the kernel
+    /// (`afxdp` backend).
     Redirect,
 }
 

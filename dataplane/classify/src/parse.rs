@@ -12,9 +12,9 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use zerocopy::FromBytes;
 
 use crate::headers::{
-    ETH_P_8021AD, ETH_P_8021Q, ETH_P_IPV4, ETH_P_IPV6, EthernetHeader, IPPROTO_DSTOPTS,
-    IPPROTO_FRAGMENT, IPPROTO_HOPOPTS, IPPROTO_ROUTING, IPPROTO_TCP, Ipv4Header, Ipv6ExtHeader,
-    Ipv6Header, TcpHeader, VlanTag,
+    ETH_P_8021AD, ETH_P_8021Q, ETH_P_ARP, ETH_P_IPV4, ETH_P_IPV6, EthernetHeader, IPPROTO_DSTOPTS,
+    IPPROTO_FRAGMENT, IPPROTO_HOPOPTS, IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_ROUTING, IPPROTO_TCP,
+    Ipv4Header, Ipv6ExtHeader, Ipv6Header, TcpHeader, VlanTag,
 };
 
 /// At most this many VLAN tags (802.1ad outer + 802.1Q inner, or any two of them); a third
@@ -323,12 +323,31 @@ fn parse_ipv6(bytes: &[u8]) -> Result<L3<'_>, Slow> {
     }
     let total_len = size_of::<Ipv6Header>() + usize::from(ip.payload_len.get());
     let packet = bytes.get(..total_len).ok_or(Slow::Truncated)?;
-    let mut next = ip.next_header;
+    let (next, offset) = walk_ipv6_ext(packet, ip.next_header)?;
+    if next != IPPROTO_TCP {
+        return Err(Slow::NotTcp);
+    }
+    let segment = packet.get(offset..).ok_or(Slow::Truncated)?;
+    Ok(L3 {
+        src: IpAddr::V6(Ipv6Addr::from(ip.src)),
+        dst: IpAddr::V6(Ipv6Addr::from(ip.dst)),
+        segment,
+        tcp_start: offset,
+        ip_len: total_len,
+    })
+}
+
+/// The chain of IPv6 next headers of `packet` (the whole IPv6 packet, fixed header
+/// included) from `next`: Hop-by-Hop, Routing and Destination Options headers skipped by
+/// their length, which must lie within the packet, at most [`MAX_IPV6_EXT_HEADERS`]; a
+/// Fragment header is [`Slow::Fragment`]. Returns the first other next header and its
+/// offset in `packet`.
+#[inline(always)]
+fn walk_ipv6_ext(packet: &[u8], mut next: u8) -> Result<(u8, usize), Slow> {
     let mut offset = size_of::<Ipv6Header>();
     let mut ext_headers = 0;
     loop {
         match next {
-            IPPROTO_TCP => break,
             IPPROTO_HOPOPTS | IPPROTO_ROUTING | IPPROTO_DSTOPTS => {
                 if ext_headers == MAX_IPV6_EXT_HEADERS {
                     return Err(Slow::TooManyExtHeaders);
@@ -344,17 +363,9 @@ fn parse_ipv6(bytes: &[u8]) -> Result<L3<'_>, Slow> {
                 ext_headers += 1;
             }
             IPPROTO_FRAGMENT => return Err(Slow::Fragment),
-            _ => return Err(Slow::NotTcp),
+            _ => return Ok((next, offset)),
         }
     }
-    let segment = packet.get(offset..).ok_or(Slow::Truncated)?;
-    Ok(L3 {
-        src: IpAddr::V6(Ipv6Addr::from(ip.src)),
-        dst: IpAddr::V6(Ipv6Addr::from(ip.dst)),
-        segment,
-        tcp_start: offset,
-        ip_len: total_len,
-    })
 }
 
 /// The TCP header at the start of `segment` and its length with options.
@@ -366,6 +377,130 @@ fn parse_tcp(segment: &[u8]) -> Result<(&TcpHeader, usize), Slow> {
         return Err(Slow::BadTcpHeader);
     }
     Ok((tcp, len))
+}
+
+/// ARP's protocol type for IPv4, and the offset of the target protocol address in an
+/// Ethernet/IPv4 ARP packet (hardware length 6, protocol length 4: 28 octets).
+const ARP_PTYPE_IPV4: u16 = 0x0800;
+const ARP_LEN: usize = 28;
+const ARP_TPA: usize = 24;
+/// ICMPv6 Neighbor Solicitation: its type, and its length up to the end of the target
+/// address (type, code, checksum, reserved, target).
+pub const ICMPV6_NEIGHBOR_SOLICIT: u8 = 135;
+const NS_LEN: usize = 24;
+
+/// A frame that is not a TCP segment but asks something of the host that owns an address:
+/// what the *owned-address* rule (step 5 of the [rule set](crate#the-rule-set)) reads. Found
+/// by [`control_frame`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ControlFrame {
+    /// An ARP packet for IPv4 over Ethernet (request or reply) with this target protocol
+    /// address.
+    Arp {
+        /// Target protocol address.
+        target: Ipv4Addr,
+    },
+    /// An ICMP message (not a fragment) to this destination.
+    Icmpv4 {
+        /// Destination address of the IPv4 header.
+        dst: Ipv4Addr,
+    },
+    /// An ICMPv6 message (not a fragment) to this destination.
+    Icmpv6 {
+        /// Destination address of the IPv6 header (for a Neighbor Solicitation usually the
+        /// solicited-node multicast address of the target).
+        dst: Ipv6Addr,
+        /// The target address, when the message is a Neighbor Solicitation (type 135) whose
+        /// target lies within the packet.
+        solicit_target: Option<Ipv6Addr>,
+    },
+}
+
+/// The [`ControlFrame`] a frame is, if it is one: the reading of step 5 of the
+/// [rule set](crate#the-rule-set) for frames that [`parse`] refuses with [`Slow::NotIp`] or
+/// [`Slow::NotTcp`]. It walks the frame exactly as [`parse`] does, so every frame it
+/// returns something for is one of those two reasons:
+///
+/// - Ethernet and at most [`MAX_VLAN_TAGS`] VLAN tags, then EtherType 0x0806 (ARP): the
+///   28 octets of an Ethernet/IPv4 ARP packet within the frame, protocol type 0x0800,
+///   hardware length 6, protocol length 4: [`ControlFrame::Arp`] with the target protocol
+///   address (the hardware type and the operation are not looked at).
+/// - IPv4 that [`parse`] walks to [`Slow::NotTcp`] (well-formed, not a fragment) with
+///   protocol 1: [`ControlFrame::Icmpv4`] with the destination.
+/// - IPv6 that [`parse`] walks to [`Slow::NotTcp`] (well-formed, extension headers skipped,
+///   not a fragment) with next header 58: [`ControlFrame::Icmpv6`] with the destination,
+///   and when the ICMPv6 type is 135 and 24 octets of it lie within the packet, the
+///   solicitation's target.
+///
+/// Everything else (TCP, UDP, fragments, truncated or impossible headers, other
+/// EtherTypes): `None`.
+pub fn control_frame(frame: &[u8]) -> Option<ControlFrame> {
+    let (eth, mut rest) = view::<EthernetHeader>(frame).ok()?;
+    let mut ethertype = eth.ethertype.get();
+    let mut vlan_tags = 0;
+    while ethertype == ETH_P_8021Q || ethertype == ETH_P_8021AD {
+        if vlan_tags == MAX_VLAN_TAGS {
+            return None;
+        }
+        let (tag, after) = view::<VlanTag>(rest).ok()?;
+        ethertype = tag.ethertype.get();
+        rest = after;
+        vlan_tags += 1;
+    }
+    match ethertype {
+        ETH_P_ARP => {
+            let arp = rest.get(..ARP_LEN)?;
+            let ptype = u16::from_be_bytes([*arp.get(2)?, *arp.get(3)?]);
+            if ptype != ARP_PTYPE_IPV4 || arp.get(4) != Some(&6) || arp.get(5) != Some(&4) {
+                return None;
+            }
+            let tpa: [u8; 4] = arp.get(ARP_TPA..ARP_LEN)?.try_into().ok()?;
+            Some(ControlFrame::Arp {
+                target: Ipv4Addr::from(tpa),
+            })
+        }
+        ETH_P_IPV4 => {
+            let (ip, _) = view::<Ipv4Header>(rest).ok()?;
+            let header_len = ip.header_len();
+            let total_len = usize::from(ip.total_len.get());
+            if ip.version() != 4 || header_len < size_of::<Ipv4Header>() || total_len < header_len {
+                return None;
+            }
+            rest.get(..total_len)?;
+            if ip.is_fragment() || ip.protocol != IPPROTO_ICMP {
+                return None;
+            }
+            Some(ControlFrame::Icmpv4 {
+                dst: Ipv4Addr::from(ip.dst),
+            })
+        }
+        ETH_P_IPV6 => {
+            let (ip, _) = view::<Ipv6Header>(rest).ok()?;
+            if ip.version() != 6 {
+                return None;
+            }
+            let total_len = size_of::<Ipv6Header>() + usize::from(ip.payload_len.get());
+            let packet = rest.get(..total_len)?;
+            let (next, offset) = walk_ipv6_ext(packet, ip.next_header).ok()?;
+            if next != IPPROTO_ICMPV6 {
+                return None;
+            }
+            // The walk keeps offset <= packet.len().
+            let icmp = packet.get(offset..).unwrap_or_default();
+            let solicit_target = match icmp.get(..NS_LEN) {
+                Some(ns) if ns.first() == Some(&ICMPV6_NEIGHBOR_SOLICIT) => {
+                    let target: [u8; 16] = ns.get(8..NS_LEN)?.try_into().ok()?;
+                    Some(Ipv6Addr::from(target))
+                }
+                _ => None,
+            };
+            Some(ControlFrame::Icmpv6 {
+                dst: Ipv6Addr::from(ip.dst),
+                solicit_target,
+            })
+        }
+        _ => None,
+    }
 }
 
 #[cfg(test)]
@@ -787,5 +922,147 @@ mod tests {
         assert!((TcpFlags::SYN | TcpFlags::RST).is_connection_request());
         assert!((TcpFlags::FIN | TcpFlags::RST).fin());
         assert!((TcpFlags::FIN | TcpFlags::RST).rst());
+    }
+
+    #[test]
+    fn control_frames_arp_icmp_and_neighbour_solicitation() {
+        use crate::build::{arp_reply, neighbor_solicitation};
+        let v6 = |s: &str| -> Ipv6Addr { s.parse().unwrap() };
+        let arp = arp_request([2, 0, 0, 0, 0, 9], [10, 0, 0, 9], [10, 0, 0, 1]);
+        assert_eq!(parse(&arp), Err(Slow::NotIp));
+        assert_eq!(
+            control_frame(&arp),
+            Some(ControlFrame::Arp {
+                target: Ipv4Addr::new(10, 0, 0, 1)
+            })
+        );
+        let reply = arp_reply([2, 0, 0, 0, 0, 9], [10, 0, 0, 9], [2; 6], [10, 0, 0, 7]);
+        assert_eq!(
+            control_frame(&reply),
+            Some(ControlFrame::Arp {
+                target: Ipv4Addr::new(10, 0, 0, 7)
+            })
+        );
+        // Cut short, or not Ethernet/IPv4 ARP: none.
+        assert_eq!(control_frame(&arp[..41]), None);
+        for (at, value) in [(16, 0x86), (18, 8), (19, 16)] {
+            let mut bad = arp.clone();
+            bad[at] = value;
+            assert_eq!(control_frame(&bad), None, "octet {at} = {value}");
+        }
+        // The hardware type and operation are not looked at; padding is fine.
+        let mut odd = arp.clone();
+        odd[15] = 6;
+        odd[21] = 9;
+        odd.resize(60, 0);
+        assert!(control_frame(&odd).is_some());
+        // Behind two VLAN tags; not behind three.
+        let tagged = |tags: usize| {
+            let mut f = arp[..12].to_vec();
+            for _ in 0..tags {
+                f.extend_from_slice(&[0x81, 0x00, 0, 5]);
+            }
+            f.extend_from_slice(&arp[12..]);
+            f
+        };
+        assert!(control_frame(&tagged(2)).is_some());
+        assert_eq!(control_frame(&tagged(3)), None);
+
+        let echo = |dst: &str| {
+            FrameBuilder::tcp(v4("192.0.2.1"), 0, v4(dst), 0)
+                .l4(L4::Icmp)
+                .build()
+        };
+        assert_eq!(parse(&echo("10.0.0.1")), Err(Slow::NotTcp));
+        assert_eq!(
+            control_frame(&echo("10.0.0.1")),
+            Some(ControlFrame::Icmpv4 {
+                dst: Ipv4Addr::new(10, 0, 0, 1)
+            })
+        );
+        assert_eq!(
+            control_frame(&echo("2001:db8::1")),
+            Some(ControlFrame::Icmpv6 {
+                dst: v6("2001:db8::1"),
+                solicit_target: None
+            })
+        );
+        // ICMPv6 after extension headers.
+        let deep = FrameBuilder::tcp(v4("2001:db8::9"), 0, v4("2001:db8::1"), 0)
+            .ipv6_ext(IPPROTO_HOPOPTS, 0)
+            .ipv6_ext(IPPROTO_DSTOPTS, 1)
+            .l4(L4::Icmp)
+            .build();
+        assert!(control_frame(&deep).is_some());
+        // Fragments, UDP, TCP, truncated packets: none.
+        let frag = FrameBuilder::tcp(v4("192.0.2.1"), 0, v4("10.0.0.1"), 0)
+            .l4(L4::Icmp)
+            .fragment(0, true)
+            .build();
+        assert_eq!(parse(&frag), Err(Slow::Fragment));
+        assert_eq!(control_frame(&frag), None);
+        let frag6 = FrameBuilder::tcp(v4("2001:db8::9"), 0, v4("2001:db8::1"), 0)
+            .l4(L4::Icmp)
+            .fragment(0, true)
+            .build();
+        assert_eq!(control_frame(&frag6), None);
+        let udp = FrameBuilder::tcp(v4("192.0.2.1"), 0, v4("10.0.0.1"), 0)
+            .l4(L4::Udp {
+                src_port: 1,
+                dst_port: 2,
+            })
+            .build();
+        assert_eq!(control_frame(&udp), None);
+        assert_eq!(control_frame(&syn_v4().build()), None);
+        let e = echo("10.0.0.1");
+        assert_eq!(control_frame(&e[..e.len() - 1]), None);
+
+        let ns = neighbor_solicitation(v6("2001:db8::9"), v6("2001:db8::1"));
+        assert_eq!(parse(&ns), Err(Slow::NotTcp));
+        assert_eq!(
+            control_frame(&ns),
+            Some(ControlFrame::Icmpv6 {
+                dst: v6("ff02::1:ff00:1"),
+                solicit_target: Some(v6("2001:db8::1"))
+            })
+        );
+        // A solicitation whose target runs past the packet has none (the IPv6 payload
+        // length cut to 23 octets of ICMPv6; the rest of the frame is padding).
+        let mut short = ns.clone();
+        short[18..20].copy_from_slice(&23u16.to_be_bytes());
+        assert_eq!(
+            control_frame(&short),
+            Some(ControlFrame::Icmpv6 {
+                dst: v6("ff02::1:ff00:1"),
+                solicit_target: None
+            })
+        );
+        // Another ICMPv6 type with a target-like body: no target.
+        let mut advert = ns.clone();
+        advert[54] = 136;
+        assert!(matches!(
+            control_frame(&advert),
+            Some(ControlFrame::Icmpv6 {
+                solicit_target: None,
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn control_frame_never_panics_on_cuts() {
+        use crate::build::neighbor_solicitation;
+        let frames = [
+            arp_request([2, 0, 0, 0, 0, 9], [10, 0, 0, 9], [10, 0, 0, 1]),
+            neighbor_solicitation("fe80::1".parse().unwrap(), "2001:db8::1".parse().unwrap()),
+            FrameBuilder::tcp(v4("192.0.2.1"), 0, v4("10.0.0.1"), 0)
+                .l4(L4::Icmp)
+                .build(),
+        ];
+        for f in &frames {
+            for cut in 0..f.len() {
+                let _ = control_frame(&f[..cut]);
+            }
+        }
     }
 }

@@ -9,7 +9,8 @@ use proptest::sample::select;
 use crate::build::FrameBuilder;
 use crate::headers::{ETH_P_8021AD, ETH_P_8021Q, ETH_P_IPV4, ETH_P_IPV6};
 use crate::{
-    Action, Class, Classifier, Flow, Listener, Mode, Prefix, Rules, TcpFlags, Verdict, parse,
+    Action, Class, Classifier, ControlFrame, Flow, Listener, Mode, Prefix, Rules, Slow, TcpFlags,
+    Verdict, control_frame, parse,
 };
 
 const V4: [&str; 2] = ["10.0.0.1", "10.0.0.2"];
@@ -64,6 +65,44 @@ fn strict_rules() -> Rules {
         syn_burst: 2,
         mode: Mode::Redirect,
     }
+}
+
+/// [`strict_rules`] with owned addresses of both families (step 5's owned-address rule).
+fn strict_classifier() -> Classifier {
+    let mut c = Classifier::new(&strict_rules());
+    c.set_owned_addresses(&[ip("10.0.0.1"), ip("2001:db8::1"), ip("0.0.0.0"), ip("::")]);
+    c
+}
+
+/// What [`control_frame`] finds is only ever in a frame [`parse`] refuses as not IP or not
+/// TCP, and the classifier redirects exactly the control frames for its owned addresses.
+fn control_invariants(frame: &[u8], v: &Verdict, c: &Classifier) -> Result<(), TestCaseError> {
+    let control = control_frame(frame);
+    if control.is_some() {
+        prop_assert!(matches!(parse(frame), Err(Slow::NotIp | Slow::NotTcp)));
+    }
+    if v.slow.is_some() {
+        prop_assert_eq!(v.class, Class::Other);
+        let owned = match control {
+            Some(ControlFrame::Arp { target }) => c.is_owned(IpAddr::V4(target)),
+            Some(ControlFrame::Icmpv4 { dst }) => c.is_owned(IpAddr::V4(dst)),
+            Some(ControlFrame::Icmpv6 {
+                dst,
+                solicit_target,
+            }) => {
+                c.is_owned(IpAddr::V6(dst))
+                    || solicit_target.is_some_and(|t| c.is_owned(IpAddr::V6(t)))
+            }
+            None => false,
+        };
+        let want = if owned {
+            Action::Redirect
+        } else {
+            Action::Pass
+        };
+        prop_assert_eq!(v.action, want);
+    }
+    Ok(())
 }
 
 /// The reference (the rule set's step 2, written plainly): among the listeners on the port
@@ -163,9 +202,10 @@ proptest! {
         if let Ok(flow) = &r {
             flow_invariants(flow, frame.len());
         }
-        let mut c = Classifier::new(&strict_rules());
+        let mut c = strict_classifier();
         let v = c.classify(&frame, 0);
         prop_assert_eq!(v.slow, r.err());
+        control_invariants(&frame, &v, &c)?;
     }
 
     /// Random bytes behind a plausible Ethernet and IP start, to reach the deeper layers.
@@ -173,7 +213,7 @@ proptest! {
     fn arbitrary_ip_packets_never_panic(
         tags in prop::collection::vec(select(&[ETH_P_8021Q, ETH_P_8021AD][..]), 0..=3),
         v6 in any::<bool>(),
-        next in prop_oneof![Just(6u8), select(&[0u8, 43, 44, 60, 17, 59][..]), any::<u8>()],
+        next in prop_oneof![Just(6u8), select(&[0u8, 43, 44, 60, 17, 59, 1, 58][..]), any::<u8>()],
         body in prop::collection::vec(any::<u8>(), 0..200),
         len_hint in any::<u16>(),
     ) {
@@ -200,9 +240,10 @@ proptest! {
         if let Ok(flow) = parse(&frame) {
             flow_invariants(&flow, frame.len());
         }
-        let mut c = Classifier::new(&strict_rules());
-        let _ = c.classify(&frame, 0);
+        let mut c = strict_classifier();
+        let v = c.classify(&frame, 0);
         prop_assert_eq!(c.counters().total_packets(), 1);
+        control_invariants(&frame, &v, &c)?;
     }
 
     /// Valid frames with bytes changed at random never panic, and whatever parses is sane.
@@ -229,6 +270,9 @@ proptest! {
                 prop_assert_eq!(v.action, Action::Pass);
             }
         }
+        let mut c = strict_classifier();
+        let v = c.classify(frame, 0);
+        control_invariants(frame, &v, &c)?;
     }
 
     /// Every valid frame parses to what was built and classifies to the listener the
