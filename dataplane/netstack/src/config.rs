@@ -65,12 +65,17 @@ pub struct StackConfig {
     /// program filters in front of the stack; `None` for `afxdp`, whose XDP program already
     /// did.
     pub filter: Option<Classifier>,
+    /// Learn the link-layer address of each peer from the frames it sends (and that of the
+    /// gateway from frames of off-link peers), instead of only from ARP / NDP aimed at this
+    /// stack. Needed when several cores serve one address: a peer's ARP reply reaches one
+    /// receive queue only. On by default.
+    pub glean_neighbors: bool,
 }
 
 impl StackConfig {
     /// A configuration with one address and the defaults: a backlog of 64, 1024 sockets of
     /// 64 KiB + 64 KiB, a 5 s handshake timeout, default HTTP limits, no gateway, no filter,
-    /// seed 0.
+    /// neighbours gleaned, seed 0.
     pub fn new(
         core: u16,
         address: IpCidr,
@@ -93,6 +98,7 @@ impl StackConfig {
             front,
             random_seed: 0,
             filter: None,
+            glean_neighbors: true,
         }
     }
 

@@ -28,6 +28,7 @@
 
 mod config;
 pub mod mem;
+mod neigh;
 mod run;
 mod stack;
 mod tap;

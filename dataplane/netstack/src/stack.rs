@@ -1,7 +1,7 @@
 //! One core's stack: a smoltcp interface, a pool of TCP sockets on the MM1 port, one
 //! [`ServerConn`] per connection, the MM1 front, and the core's rings to the control plane.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -14,12 +14,13 @@ use mmsc_wire::http::{self, Event, HttpLimits, ServerConn};
 use smoltcp::iface::{
     Config, Interface, PollIngressSingleResult, PollResult, SocketHandle, SocketSet,
 };
-use smoltcp::phy::{Device, Medium};
+use smoltcp::phy::{Device, DeviceCapabilities, Medium};
 use smoltcp::socket::{AnySocket, tcp};
 use smoltcp::time::{Duration, Instant};
-use smoltcp::wire::{HardwareAddress, IpAddress};
+use smoltcp::wire::{EthernetAddress, HardwareAddress, IpAddress};
 
 use crate::config::{StackConfig, StackError};
+use crate::neigh;
 use crate::tap::{Counts, Tap};
 
 /// Called after each batch of jobs is pushed, to wake the control plane.
@@ -33,6 +34,13 @@ pub const SWEEP_MS: u64 = 100;
 const EGRESS_PASSES: usize = 1024;
 /// Smallest growth of a connection's HTTP buffer, as the kernel backend reads.
 const READ_CHUNK: usize = 16 * 1024;
+/// A gleaned neighbour is told to smoltcp again after this long (its cache keeps an entry
+/// 60 s).
+const GLEAN_REFRESH_MS: u64 = 20_000;
+/// A gleaned neighbour not heard from in this long is forgotten.
+const GLEAN_FORGET_MS: u64 = 60_000;
+/// Most gleaned neighbours remembered (beyond, new ones are left to ARP / NDP).
+const MAX_GLEANED_NEIGHBORS: usize = 4096;
 
 /// Counters of one core's stack (read by status and metrics).
 #[derive(Debug, Default)]
@@ -47,6 +55,9 @@ pub struct StackStats {
     pub frames_out: AtomicU64,
     /// Frames received and dropped by the classifier ([`StackConfig::filter`]).
     pub frames_filtered: AtomicU64,
+    /// Neighbours told to smoltcp from the frames received
+    /// ([`StackConfig::glean_neighbors`]) or by [`Stack::learn_neighbor`].
+    pub neighbors_learnt: AtomicU64,
     /// Connections reset by the stack: a response not read in time, a close not acknowledged
     /// in time, a socket error.
     pub aborted: AtomicU64,
@@ -344,6 +355,12 @@ pub struct Stack {
     http: HttpLimits,
     front: Mm1Front,
     filter: Option<Classifier>,
+    glean: bool,
+    mac: EthernetAddress,
+    gateways: Vec<IpAddress>,
+    caps: DeviceCapabilities,
+    /// Gleaned neighbours: MAC and when smoltcp was last told (ms).
+    neighbors: HashMap<IpAddress, (EthernetAddress, u64)>,
     iface: Interface,
     sockets: SocketSet<'static>,
     /// Sockets in LISTEN or SYN-RECEIVED.
@@ -396,7 +413,8 @@ impl Stack {
         if !problems.is_empty() {
             return Err(StackError::Config(problems));
         }
-        let medium = device.capabilities().medium;
+        let caps = device.capabilities();
+        let medium = caps.medium;
         if medium != Medium::Ethernet {
             return Err(StackError::NotEthernet(medium));
         }
@@ -427,6 +445,11 @@ impl Stack {
             http: cfg.http,
             front: cfg.front,
             filter: cfg.filter,
+            glean: cfg.glean_neighbors,
+            mac: cfg.mac,
+            gateways: cfg.gateways,
+            caps,
+            neighbors: HashMap::new(),
             iface,
             sockets: SocketSet::new(Vec::new()),
             listeners: Vec::new(),
@@ -498,6 +521,7 @@ impl Stack {
                 filter: filter.as_mut(),
                 counts: &counts,
                 now_ns,
+                glean: self.glean,
             };
             self.iface.poll_maintenance(now);
             let mut budget = INGRESS_BUDGET;
@@ -514,11 +538,18 @@ impl Stack {
                 };
                 for _ in 0..chunk {
                     budget -= 1;
-                    if self
+                    let more = self
                         .iface
                         .poll_ingress_single(now, &mut tap, &mut self.sockets)
-                        == PollIngressSingleResult::None
-                    {
+                        != PollIngressSingleResult::None;
+                    // Before the answers are sent: where the frame's sender is.
+                    if !counts.gleaned.borrow().is_empty() {
+                        let gleaned = counts.gleaned.take();
+                        for (ip, mac) in gleaned {
+                            self.glean(ip, mac, now);
+                        }
+                    }
+                    if !more {
                         break 'ingress;
                     }
                 }
@@ -543,6 +574,7 @@ impl Stack {
                 filter: None,
                 counts: &counts,
                 now_ns,
+                glean: false,
             };
             for _ in 0..EGRESS_PASSES {
                 if self.iface.poll_egress(now, &mut tap, &mut self.sockets) == PollResult::None {
@@ -591,6 +623,7 @@ impl Stack {
             filter: None,
             counts: &counts,
             now_ns: 0,
+            glean: false,
         };
         for _ in 0..EGRESS_PASSES {
             if self.iface.poll_egress(now, &mut tap, &mut self.sockets) == PollResult::None {
@@ -600,6 +633,62 @@ impl Stack {
         self.stats
             .frames_out
             .fetch_add(counts.tx.get(), Ordering::Relaxed);
+    }
+
+    /// Tell smoltcp that `ip` is at `mac` (as if it had answered our ARP request or sent a
+    /// neighbour advertisement): for a backend that learns neighbours elsewhere (another
+    /// core, the kernel's table). False when `ip` is not on the link of an owned address (or
+    /// is one).
+    pub fn learn_neighbor(&mut self, ip: IpAddress, mac: EthernetAddress, now: Instant) -> bool {
+        if !mac.is_unicast() || !ip.is_unicast() || self.iface.has_ip_addr(ip) {
+            return false;
+        }
+        let Some(ours) = self
+            .iface
+            .ip_addrs()
+            .iter()
+            .find(|c| c.contains_addr(&ip))
+            .map(|c| c.address())
+        else {
+            return false;
+        };
+        let Some(frame) = neigh::announcement(ip, mac, ours, self.mac) else {
+            return false;
+        };
+        let learnt = neigh::inject(&mut self.iface, &mut self.sockets, &self.caps, &frame, now);
+        if learnt {
+            self.stats.neighbors_learnt.fetch_add(1, Ordering::Relaxed);
+        }
+        learnt
+    }
+
+    /// A frame from `ip` came from `mac`: the neighbour itself when `ip` is on-link, else the
+    /// gateway of its family (if one is configured). smoltcp is told at most every
+    /// [`GLEAN_REFRESH_MS`] per neighbour, or at once when the MAC changes.
+    fn glean(&mut self, ip: IpAddress, mac: EthernetAddress, now: Instant) {
+        let on_link = self.iface.ip_addrs().iter().any(|c| c.contains_addr(&ip));
+        let neighbor = if on_link {
+            ip
+        } else {
+            let v4 = matches!(ip, IpAddress::Ipv4(_));
+            match self
+                .gateways
+                .iter()
+                .find(|g| matches!(g, IpAddress::Ipv4(_)) == v4)
+            {
+                Some(g) => *g,
+                None => return,
+            }
+        };
+        let now_ms = millis(now);
+        match self.neighbors.get(&neighbor) {
+            Some(&(m, t)) if m == mac && now_ms.saturating_sub(t) < GLEAN_REFRESH_MS => return,
+            None if self.neighbors.len() >= MAX_GLEANED_NEIGHBORS => return,
+            _ => {}
+        }
+        if self.learn_neighbor(neighbor, mac, now) {
+            self.neighbors.insert(neighbor, (mac, now_ms));
+        }
     }
 
     fn in_use(&self) -> usize {
@@ -845,6 +934,10 @@ impl Stack {
     /// Timeouts, as the kernel backend applies them: a response not read in time resets the
     /// connection; an idle connection is closed; a request not complete in time gets 408.
     fn sweep(&mut self, now: u64) {
+        if !self.neighbors.is_empty() {
+            self.neighbors
+                .retain(|_, &mut (_, t)| now.saturating_sub(t) < GLEAN_FORGET_MS);
+        }
         let write_timeout = self.http.request_timeout_ms;
         for slot in 0..self.conns.len() {
             let Some(Some(c)) = self.conns.get_mut(slot) else {

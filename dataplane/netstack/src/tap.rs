@@ -2,11 +2,17 @@
 //! out (so that a poll knows whether it did work) and, when a classifier is configured, hides
 //! the frames it drops from smoltcp.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 
 use mmsc_classify::{Action, Classifier};
 use smoltcp::phy::{Device, DeviceCapabilities, PacketMeta, RxToken, TxToken};
 use smoltcp::time::Instant;
+use smoltcp::wire::{EthernetAddress, IpAddress};
+
+use crate::neigh::source_of;
+
+/// Most sources gleaned in one poll.
+const MAX_GLEANED: usize = 64;
 
 /// Frames seen during one poll.
 #[derive(Debug, Default)]
@@ -14,6 +20,23 @@ pub(crate) struct Counts {
     pub(crate) rx: Cell<u64>,
     pub(crate) tx: Cell<u64>,
     pub(crate) filtered: Cell<u64>,
+    /// Sources of the frames received (consecutive repeats left out).
+    pub(crate) gleaned: RefCell<Vec<(IpAddress, EthernetAddress)>>,
+    last_gleaned: Cell<Option<(IpAddress, EthernetAddress)>>,
+}
+
+impl Counts {
+    fn glean(&self, frame: &[u8]) {
+        if let Some(src) = source_of(frame)
+            && self.last_gleaned.get() != Some(src)
+        {
+            self.last_gleaned.set(Some(src));
+            let mut g = self.gleaned.borrow_mut();
+            if g.len() < MAX_GLEANED {
+                g.push(src);
+            }
+        }
+    }
 }
 
 fn bump(c: &Cell<u64>) {
@@ -26,6 +49,8 @@ pub(crate) struct Tap<'d, D> {
     pub(crate) counts: &'d Counts,
     /// The poll's time, for the classifier's SYN buckets (only differences matter).
     pub(crate) now_ns: u64,
+    /// Record the sources of the frames received.
+    pub(crate) glean: bool,
 }
 
 pub(crate) struct TapRx<'a, T> {
@@ -33,6 +58,7 @@ pub(crate) struct TapRx<'a, T> {
     filter: Option<&'a mut Classifier>,
     counts: &'a Counts,
     now_ns: u64,
+    glean: bool,
 }
 
 pub(crate) struct TapTx<'a, T> {
@@ -59,6 +85,7 @@ impl<'d, D: Device> Device for Tap<'d, D> {
                 filter: self.filter.as_deref_mut(),
                 counts,
                 now_ns: self.now_ns,
+                glean: self.glean,
             },
             TapTx { inner: tx, counts },
         ))
@@ -87,6 +114,7 @@ impl<T: RxToken> RxToken for TapRx<'_, T> {
             filter,
             counts,
             now_ns,
+            glean,
         } = self;
         bump(&counts.rx);
         inner.consume(|frame| {
@@ -96,6 +124,9 @@ impl<T: RxToken> RxToken for TapRx<'_, T> {
                 bump(&counts.filtered);
                 // smoltcp takes an empty frame as processed and ignores it.
                 return f(&[]);
+            }
+            if glean {
+                counts.glean(frame);
             }
             f(frame)
         })

@@ -1326,3 +1326,85 @@ fn a_core_whose_device_fails_reports_it() {
     let err = core.stop().unwrap_err();
     assert_eq!(err.to_string(), "device: no such queue");
 }
+
+#[test]
+fn neighbours_are_gleaned_from_received_frames() {
+    // Another core got the peer's ARP: this one sees its SYN first, and answers it at once.
+    let (mut stack, mut port, stats) = lone_stack(config());
+    port.rx.push_back(syn(50001));
+    stack.poll(&mut port, Instant::from_millis(1));
+    let sent: Vec<Vec<u8>> = port.tx.drain(..).collect();
+    assert_eq!(tcp_flags(&sent, 50001), vec![(true, true, false)]);
+    assert_eq!(sent.len(), 1, "no ARP request");
+    let to = EthernetFrame::new_checked(&sent[0][..]).unwrap().dst_addr();
+    assert_eq!(to, CLIENT_MAC);
+    assert_eq!(stats.neighbors_learnt.load(Ordering::Relaxed), 1);
+    // Further frames from it do not tell smoltcp again (until the refresh).
+    port.rx.push_back(syn(50002));
+    stack.poll(&mut port, Instant::from_millis(2));
+    assert_eq!(stats.neighbors_learnt.load(Ordering::Relaxed), 1);
+
+    // Without gleaning: smoltcp asks first (ARP), and the SYN-ACK waits for the answer.
+    let mut cfg = config();
+    cfg.glean_neighbors = false;
+    let (mut stack, mut port, _) = lone_stack(cfg);
+    port.rx.push_back(syn(50001));
+    stack.poll(&mut port, Instant::from_millis(1));
+    let sent: Vec<Vec<u8>> = port.tx.drain(..).collect();
+    assert!(tcp_flags(&sent, 50001).is_empty());
+    assert_eq!(
+        EthernetFrame::new_checked(&sent[0][..])
+            .unwrap()
+            .ethertype(),
+        EthernetProtocol::Arp
+    );
+    // Told by the backend instead.
+    assert!(stack.learn_neighbor(
+        IpAddress::Ipv4(CLIENT_IP),
+        CLIENT_MAC,
+        Instant::from_millis(2)
+    ));
+    assert!(!stack.learn_neighbor(
+        IpAddress::v4(192, 0, 2, 1),
+        CLIENT_MAC,
+        Instant::from_millis(2)
+    ));
+    assert!(!stack.learn_neighbor(
+        IpAddress::Ipv4(SERVER_IP),
+        CLIENT_MAC,
+        Instant::from_millis(2)
+    ));
+    stack.poll(&mut port, Instant::from_millis(3));
+    let sent: Vec<Vec<u8>> = port.tx.drain(..).collect();
+    assert_eq!(tcp_flags(&sent, 50001), vec![(true, true, false)]);
+}
+
+#[test]
+fn the_gateway_is_gleaned_from_off_link_peers() {
+    let gw = Ipv4Address::new(10, 0, 0, 254);
+    let gw_mac = EthernetAddress([0x02, 0, 0, 0, 0, 0xfe]);
+    let mut cfg = config();
+    cfg.gateways = vec![IpAddress::Ipv4(gw)];
+    let (mut stack, mut port, _) = lone_stack(cfg);
+    // A SYN from 198.51.100.7 through the router.
+    let mut f = syn(50001);
+    f[6..12].copy_from_slice(&gw_mac.0);
+    let far = Ipv4Address::new(198, 51, 100, 7);
+    {
+        let mut frame = EthernetFrame::new_unchecked(&mut f[..]);
+        let mut ip = Ipv4Packet::new_unchecked(frame.payload_mut());
+        ip.set_src_addr(far);
+        ip.fill_checksum();
+        let (src, dst) = (IpAddress::Ipv4(far), IpAddress::Ipv4(SERVER_IP));
+        let mut tcp = TcpPacket::new_unchecked(ip.payload_mut());
+        tcp.fill_checksum(&src, &dst);
+    }
+    port.rx.push_back(f);
+    stack.poll(&mut port, Instant::from_millis(1));
+    let sent: Vec<Vec<u8>> = port.tx.drain(..).collect();
+    assert_eq!(tcp_flags(&sent, 50001), vec![(true, true, false)]);
+    let e = EthernetFrame::new_checked(&sent[0][..]).unwrap();
+    assert_eq!(e.dst_addr(), gw_mac, "sent through the gateway");
+    let ip = Ipv4Packet::new_checked(e.payload()).unwrap();
+    assert_eq!(ip.dst_addr(), far);
+}
