@@ -2,7 +2,8 @@
 //! `dpdk` backends.
 //!
 //! A backend brings a smoltcp [`Device`](smoltcp::phy::Device) over its port queue (AF_XDP
-//! socket, DPDK queue) and a pinned thread, and calls [`run_core`] on it. The [`Stack`] it
+//! socket, DPDK queue), with the [`CoreDevice`] hooks if it batches transmissions or waits on
+//! something, and a pinned thread, and calls [`run_core`] on it (or [`spawn_core`]). The [`Stack`] it
 //! runs owns the core's addresses: smoltcp answers ARP, IPv6 neighbour discovery and ICMP
 //! echo and terminates TCP; the stack feeds each connection's octets to the same sans-I/O
 //! HTTP engine ([`mmsc_wire::http::ServerConn`]) and MM1 front
@@ -36,5 +37,5 @@ mod tap;
 pub use config::{
     ConfigProblem, MAX_ADDRESSES, MAX_GATEWAYS, MIN_BUFFER_BYTES, StackConfig, StackError,
 };
-pub use run::{Backoff, Clock, CoreError, NetCore, run_core, spawn_core};
+pub use run::{Backoff, Clock, CoreDevice, CoreError, Hooked, NetCore, run_core, spawn_core};
 pub use stack::{INGRESS_BUDGET, SWEEP_MS, Stack, StackStats, WakeFn};

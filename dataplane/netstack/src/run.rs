@@ -40,10 +40,10 @@ impl Default for Clock {
 }
 
 /// How an idle core waits: a few polls back to back (spinning), then polls with a
-/// `yield_now` between them, then a sleep of up to [`Backoff::max_sleep`] (shorter when
-/// smoltcp or a timeout is due sooner) with `thread::park_timeout`, so that the thread can be
-/// woken early by [`std::thread::Thread::unpark`] (the control plane does that after pushing
-/// replies). Any poll that does work starts over.
+/// `yield_now` between them, then sleeps of up to [`Backoff::max_sleep`] (shorter when
+/// smoltcp or a timeout is due sooner), by default with `thread::park_timeout`, so that the
+/// thread can be woken early by [`std::thread::Thread::unpark`] (the control plane does that
+/// after pushing replies). Any poll that does work starts over.
 #[derive(Clone, Debug)]
 pub struct Backoff {
     /// Idle polls back to back before yielding.
@@ -73,21 +73,27 @@ impl Backoff {
         self.idle = 0;
     }
 
-    /// A poll did no work: wait according to how long the core has been idle. `due` gives
-    /// the stack's [`Stack::poll_delay`]; it is only asked for when the core is about to
-    /// sleep.
-    pub fn idle(&mut self, due: impl FnOnce() -> Option<smoltcp::time::Duration>) {
+    /// A poll did no work: spin or yield according to how long the core has been idle, or,
+    /// once it has been idle long enough, return how long to sleep (see
+    /// [`CoreDevice::idle_wait`]). `due` gives the stack's [`Stack::poll_delay`]; it is only
+    /// asked for when the core is about to sleep.
+    pub fn idle(
+        &mut self,
+        due: impl FnOnce() -> Option<smoltcp::time::Duration>,
+    ) -> Option<std::time::Duration> {
         self.idle = self.idle.saturating_add(1);
         if self.idle <= self.spin_polls {
             std::hint::spin_loop();
+            None
         } else if self.idle <= self.spin_polls.saturating_add(self.yield_polls) {
             std::thread::yield_now();
+            None
         } else {
             let sleep = due().map_or(self.max_sleep, |d| {
                 std::time::Duration::from_micros(d.total_micros()).min(self.max_sleep)
             });
             // A poll that found nothing to do although something was due: do not spin on it.
-            std::thread::park_timeout(sleep.max(MIN_SLEEP));
+            Some(sleep.max(MIN_SLEEP))
         }
     }
 }
@@ -95,19 +101,84 @@ impl Backoff {
 /// Shortest sleep of an idle core.
 const MIN_SLEEP: std::time::Duration = std::time::Duration::from_micros(10);
 
+/// What the run loop needs from a backend's device beyond a smoltcp [`Device`]: both hooks
+/// have defaults.
+pub trait CoreDevice: Device {
+    /// Called after each round: push out what the round wrote (a device that batches its
+    /// transmissions bursts them here; an AF_XDP device kicks its TX ring and refills its
+    /// fill ring).
+    fn after_round(&mut self) {}
+
+    /// The core has had nothing to do for a while: wait up to `timeout` for frames, or for
+    /// the thread to be unparked (how the control plane wakes the core). The default parks
+    /// the thread; a device that waits on something else (poll(2) on a socket) should keep
+    /// to `timeout`, which is at most [`Backoff::max_sleep`].
+    fn idle_wait(&mut self, timeout: std::time::Duration) {
+        std::thread::park_timeout(timeout);
+    }
+}
+
+impl CoreDevice for crate::mem::MemPort {}
+
+/// A device with an [`CoreDevice::after_round`] hook given as a closure: for a device type
+/// of another crate (which cannot implement [`CoreDevice`] outside its own crate).
+#[derive(Debug)]
+pub struct Hooked<D, F> {
+    /// The device.
+    pub device: D,
+    /// Called with it after each round.
+    pub after_round: F,
+}
+
+impl<D: Device, F> Device for Hooked<D, F> {
+    type RxToken<'a>
+        = D::RxToken<'a>
+    where
+        Self: 'a;
+    type TxToken<'a>
+        = D::TxToken<'a>
+    where
+        Self: 'a;
+
+    fn receive(
+        &mut self,
+        timestamp: smoltcp::time::Instant,
+    ) -> Option<(Self::RxToken<'_>, Self::TxToken<'_>)> {
+        self.device.receive(timestamp)
+    }
+
+    fn transmit(&mut self, timestamp: smoltcp::time::Instant) -> Option<Self::TxToken<'_>> {
+        self.device.transmit(timestamp)
+    }
+
+    fn capabilities(&self) -> smoltcp::phy::DeviceCapabilities {
+        self.device.capabilities()
+    }
+}
+
+impl<D: Device, F: FnMut(&mut D)> CoreDevice for Hooked<D, F> {
+    fn after_round(&mut self) {
+        (self.after_round)(&mut self.device);
+    }
+}
+
 impl Stack {
-    /// Poll on `device` until `stop` is set, backing off when idle (see [`Backoff`]); then
-    /// reset the connections left. `clock` must be the one the stack was made with.
-    pub fn run<D: Device>(&mut self, device: &mut D, stop: &AtomicBool, clock: &Clock) {
+    /// Poll on `device` until `stop` is set, with [`CoreDevice::after_round`] after each
+    /// round, backing off when idle (see [`Backoff`]); then reset the connections left.
+    /// `clock` must be the one the stack was made with.
+    pub fn run<D: CoreDevice>(&mut self, device: &mut D, stop: &AtomicBool, clock: &Clock) {
         let mut backoff = Backoff::default();
         while !stop.load(Ordering::Acquire) {
-            if self.poll(device, clock.now()) {
+            let worked = self.poll(device, clock.now());
+            device.after_round();
+            if worked {
                 backoff.reset();
-            } else {
-                backoff.idle(|| self.poll_delay(clock.now()));
+            } else if let Some(sleep) = backoff.idle(|| self.poll_delay(clock.now())) {
+                device.idle_wait(sleep);
             }
         }
         self.shutdown(device, clock.now());
+        device.after_round();
     }
 }
 
@@ -115,7 +186,7 @@ impl Stack {
 /// thread: a [`Stack`] for `cfg` on `device`, polled until `stop` is set (see
 /// [`Stack::run`]). Jobs go up `rings` (with `wake_control` called after each batch), counters
 /// into `stats`. The control plane wakes a sleeping core by unparking this thread.
-pub fn run_core<D: Device>(
+pub fn run_core<D: CoreDevice>(
     device: &mut D,
     cfg: StackConfig,
     rings: CoreRings,
@@ -214,7 +285,7 @@ pub fn spawn_core<D, E, F>(
     make_device: F,
 ) -> std::io::Result<NetCore>
 where
-    D: Device,
+    D: CoreDevice,
     E: Into<Box<dyn std::error::Error + Send + Sync>>,
     F: FnOnce() -> Result<D, E> + Send + 'static,
 {

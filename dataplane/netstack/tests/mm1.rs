@@ -1202,12 +1202,22 @@ fn a_spawned_core_serves_with_a_control_plane_thread() {
         cable: cable.clone(),
         side: 0,
     };
+    // A device of "another crate": its per-round hook given as a closure.
+    let rounds = Arc::new(AtomicUsize::new(0));
+    let r = Arc::clone(&rounds);
     let core = mmsc_netstack::spawn_core(
         "mmsc-test-core".into(),
         config(),
         rings,
         Arc::new(|| {}),
-        move || Ok::<_, std::convert::Infallible>(server_end),
+        move || {
+            Ok::<_, std::convert::Infallible>(mmsc_netstack::Hooked {
+                device: server_end,
+                after_round: move |_: &mut End| {
+                    r.fetch_add(1, Ordering::Relaxed);
+                },
+            })
+        },
     )
     .unwrap();
     // The control plane: answers each submit, then wakes the core.
@@ -1297,6 +1307,7 @@ fn a_spawned_core_serves_with_a_control_plane_thread() {
     control.join().unwrap();
     assert_eq!(stats.mm1.accepted.load(Ordering::Relaxed), 1);
     assert_eq!(stats.mm1.jobs.load(Ordering::Relaxed), 3);
+    assert!(rounds.load(Ordering::Relaxed) > 3);
     // Stopping reset the connection.
     for _ in 0..10 {
         iface.poll(clock.now(), &mut dev, &mut sockets);
