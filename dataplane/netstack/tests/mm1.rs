@@ -1419,3 +1419,36 @@ fn the_gateway_is_gleaned_from_off_link_peers() {
     let ip = Ipv4Packet::new_checked(e.payload()).unwrap();
     assert_eq!(ip.dst_addr(), far);
 }
+
+#[test]
+fn reads_are_held_back_while_a_request_is_in_flight() {
+    let mut cfg = config();
+    cfg.http.max_body_bytes = 20 * 1024;
+    let mut net = Net::new(cfg);
+    net.control = Control::Paused;
+    let c = net.connect();
+    // 15 pipelined submits of ~10 KB: 150 KB, more than the stack buffers (one request beyond
+    // the one in flight: 20 + 8 + 16 KiB), its socket window (16 KiB) and the client's
+    // socket (64 KiB) hold together.
+    let n = 15;
+    for i in 0..n {
+        net.send(c, &post(&send_req(&format!("B-{i}"), 10_000)));
+    }
+    let total = net.clients[c].out.len();
+    assert!(total > 150_000);
+    for _ in 0..500 {
+        net.step();
+    }
+    let sent = net.clients[c].sent;
+    assert!(sent < total, "the window closed: {sent} of {total} sent");
+    // The request in flight, what the stack buffers, the window, the client's socket.
+    let one = total / n;
+    assert!(sent <= one + (20 + 8 + 16 + 16 + 64) * 1024, "{sent}");
+    assert_eq!(net.stats.mm1.jobs.load(Ordering::Relaxed), 1);
+    // The control plane answers: everything flows, in order.
+    net.control = Control::Answer;
+    let r = net.responses(c, n);
+    for (i, resp) in r.iter().enumerate() {
+        assert_eq!(resp.send_conf().0, format!("B-{i}").as_bytes());
+    }
+}
