@@ -6,8 +6,8 @@
 //! something, and a pinned thread, and calls [`run_core`] on it (or [`spawn_core`]). The
 //! [`Stack`] it runs owns the core's addresses: smoltcp answers ARP, IPv6 neighbour discovery
 //! and ICMP echo and terminates TCP (neighbours are also gleaned from the frames received, so
-//! that several cores can share one address); the stack feeds each connection's octets to the same sans-I/O
-//! HTTP engine ([`mmsc_wire::http::ServerConn`]) and MM1 front
+//! that several cores can share one address); the stack feeds each connection's octets to
+//! the same sans-I/O HTTP engine ([`mmsc_wire::http::ServerConn`]) and MM1 front
 //! ([`mmsc_dataplane::mm1::Mm1Front`]) as the `kernel` backend, hands jobs to the control
 //! plane over the core's rings ([`mmsc_dataplane::ring_pair`]) in one batch per round, and
 //! writes the replies back in request order. Keep-alive, pipelining, `100-continue`,
