@@ -155,7 +155,8 @@ impl RxHalf {
         let start = self.recycle.len() - take;
         let put = w.insert(self.recycle[start..].iter().copied()) as usize;
         w.commit();
-        self.recycle.truncate(self.recycle.len() - put);
+        // the first `put` of the tail went in (all of it: `take` fits the reservation)
+        self.recycle.drain(start..start + put);
     }
 
     fn recycle(&mut self, frame: u64) {
