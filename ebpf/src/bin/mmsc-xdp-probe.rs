@@ -5,16 +5,19 @@
 //! ```text
 //! mmsc-xdp-probe --iface IFACE [--attach auto|driver|generic] [--replace-foreign] RULES
 //! RULES: [--mode pass|redirect] [--listener ADDR:PORT:CLASS]... [--peer ADDR/LEN]...
-//!        [--syn-rate N] [--syn-burst N]
-//!        ADDR is *, an IPv4 address or [an IPv6 address]; CLASS mm1|mm4|mm7|mm3
-//! stdin: "counters" prints the counters; "rules RULES" replaces the rules;
+//!        [--syn-rate N] [--syn-burst N] [--owned IP]...
+//!        ADDR is *, an IPv4 address or [an IPv6 address]; CLASS mm1|mm4|mm7|mm3;
+//!        --owned: an address of the user-space stack (redirect mode: its ARP, ICMP and
+//!        ICMPv6 go to the AF_XDP socket too)
+//! stdin: "counters" prints the counters; "rules RULES" replaces the rules (and the owned
+//!        addresses);
 //!        end of input prints the counters, detaches and exits.
 //! ```
 //!
 //! Output lines: `attached iface=.. mode=driver|generic prog_id=N replaced=none|ID:NAME,..`,
 //! `counters other=P/B mm1=P/B mm4=P/B mm7=P/B mm3=P/B not_peer=N syn_rate=N slow_path=N
-//! malformed=N redirected=N redirect_no_socket=N` followed by one `REASON=N` per
-//! `mmsc_classify::Slow` reason (`not_ip=N ... bad_tcp_header=N`), `updated`,
+//! malformed=N redirected=N redirect_no_socket=N redirected_owned=N` followed by one
+//! `REASON=N` per `mmsc_classify::Slow` reason (`not_ip=N ... bad_tcp_header=N`), `updated`,
 //! `error MESSAGE`, `detached`.
 
 use std::io::BufRead;
@@ -66,6 +69,7 @@ struct Args {
     iface: Option<String>,
     options: XdpOptions,
     rules: Rules,
+    owned: Vec<IpAddr>,
 }
 
 fn parse_args(args: &[String]) -> Result<Args, String> {
@@ -73,6 +77,7 @@ fn parse_args(args: &[String]) -> Result<Args, String> {
         iface: None,
         options: XdpOptions::default(),
         rules: Rules::default(),
+        owned: Vec::new(),
     };
     let mut it = args.iter();
     while let Some(arg) = it.next() {
@@ -97,6 +102,11 @@ fn parse_args(args: &[String]) -> Result<Args, String> {
             }
             "--listener" => out.rules.listeners.push(parse_listener(value()?)?),
             "--peer" => out.rules.mm4_peers.push(parse_prefix(value()?)?),
+            "--owned" => {
+                let v = value()?;
+                out.owned
+                    .push(v.parse().map_err(|e| format!("--owned {v:?}: {e}"))?)
+            }
             "--syn-rate" => {
                 out.rules.syn_rate = value()?.parse().map_err(|e| format!("--syn-rate: {e}"))?
             }
@@ -117,13 +127,14 @@ fn counters_line(c: &Counters) -> String {
     }
     line.push_str(&format!(
         " not_peer={} syn_rate={} slow_path={} malformed={} redirected={} \
-         redirect_no_socket={}",
+         redirect_no_socket={} redirected_owned={}",
         c.dropped_not_peer,
         c.dropped_syn_rate,
         c.slow_path,
         c.malformed,
         c.redirected,
-        c.redirect_no_socket
+        c.redirect_no_socket,
+        c.redirected_owned
     ));
     for reason in Slow::ALL {
         line.push_str(&format!(" {}={}", reason.name(), c.slow[reason.index()]));
@@ -159,6 +170,11 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    if let Err(e) = program.set_owned_addresses(&args.owned) {
+        eprintln!("mmsc-xdp-probe: {e}");
+        println!("error {e}");
+        return ExitCode::FAILURE;
+    }
     let replaced: Vec<String> = program
         .replaced()
         .iter()
@@ -182,7 +198,10 @@ fn main() -> ExitCode {
         match words.first().map(String::as_str) {
             Some("counters") => print_counters(&program),
             Some("rules") => match parse_args(&words[1..]) {
-                Ok(a) => match program.update_rules(&a.rules) {
+                Ok(a) => match program
+                    .update_rules(&a.rules)
+                    .and_then(|()| program.set_owned_addresses(&a.owned))
+                {
                     Ok(()) => println!("updated"),
                     Err(e) => println!("error {e}"),
                 },
