@@ -116,6 +116,47 @@ impl Lab {
         self.v4(3)
     }
 
+    /// Hands the server's end of the veth pair to a user-space TCP/IP stack (backend `dpdk`
+    /// over `net_af_packet`, which owns [`Lab::server`]): the server's kernel loses its
+    /// address there, and IPv6, so that it answers nothing for that address (it still sees
+    /// the frames); and the client computes its TCP checksums itself (`ethtool -K CLIENT tx
+    /// off`: a veth leaves them to an offload that never happens, AF_PACKET passes such
+    /// frames on as they are, and the user-space stack drops them as corrupt).
+    pub fn hand_server_side_to_user_space(&self) {
+        let addr = format!("{}/24", self.server());
+        sh(&[
+            "ip",
+            "-n",
+            &self.server_ns,
+            "addr",
+            "del",
+            &addr,
+            "dev",
+            &self.server_if,
+        ]);
+        sh(&[
+            "ip",
+            "netns",
+            "exec",
+            &self.server_ns,
+            "sysctl",
+            "-q",
+            "-w",
+            &format!("net.ipv6.conf.{}.disable_ipv6=1", self.server_if),
+        ]);
+        sh(&[
+            "ip",
+            "netns",
+            "exec",
+            &self.client_ns,
+            "ethtool",
+            "-K",
+            &self.client_if,
+            "tx",
+            "off",
+        ]);
+    }
+
     /// Runs `args` in namespace `ns` (bounded by `timeout`): (success, stdout, stderr).
     pub fn exec(&self, ns: &str, args: &[&str], timeout: Duration) -> (bool, Vec<u8>, String) {
         run_bounded(

@@ -129,8 +129,19 @@ fn submit(lab: &Lab, mmsc: &Mmsc, tid: &str) -> usize {
 
 /// What `n` TCP connection attempts from `src` to `dst` (python3 in the client namespace,
 /// each waiting [`CONNECT_WAIT`]) got, and the segments the client's TCP stack sent for them
-/// (all SYNs: checked against its ActiveOpens and TCPSynRetrans counters).
+/// (all SYNs: checked against its OutSegs, ActiveOpens and TCPSynRetrans counters).
 fn connect_attempts(lab: &Lab, src: IpAddr, dst: SocketAddr, n: usize) -> (Vec<String>, u64) {
+    connect_attempts_waiting(lab, src, dst, n, CONNECT_WAIT)
+}
+
+/// [`connect_attempts`], each attempt waiting `wait` for an answer.
+fn connect_attempts_waiting(
+    lab: &Lab,
+    src: IpAddr,
+    dst: SocketAddr,
+    n: usize,
+    wait: Duration,
+) -> (Vec<String>, u64) {
     const SCRIPT: &str = "import socket, sys\n\
         src, host, port, n, wait = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), float(sys.argv[5])\n\
         for _ in range(n):\n\
@@ -160,17 +171,22 @@ fn connect_attempts(lab: &Lab, src: IpAddr, dst: SocketAddr, n: usize) -> (Vec<S
             &dst.ip().to_string(),
             &dst.port().to_string(),
             &n.to_string(),
-            &CONNECT_WAIT.as_secs_f64().to_string(),
+            &wait.as_secs_f64().to_string(),
         ],
-        IP_TIMEOUT + CONNECT_WAIT * n as u32,
+        IP_TIMEOUT + wait * n as u32,
     );
     let outcomes: Vec<String> = out.lines().map(str::to_owned).collect();
     assert_eq!(outcomes.len(), n, "{out}");
-    let sent = lab.client_tcp_counter("OutSegs") - segs;
-    let syns = lab.client_tcp_counter("ActiveOpens") - opens
-        + (lab.client_tcp_counter("TCPSynRetrans") - retrans);
-    assert_eq!(sent, syns, "every segment the attempts sent is a SYN");
-    (outcomes, sent)
+    // OutSegs leaves retransmissions out: the new segments are the first SYNs, and the
+    // SYNs sent again are in TCPSynRetrans.
+    let new_segs = lab.client_tcp_counter("OutSegs") - segs;
+    let first_syns = lab.client_tcp_counter("ActiveOpens") - opens;
+    let syns_again = lab.client_tcp_counter("TCPSynRetrans") - retrans;
+    assert_eq!(
+        new_segs, first_syns,
+        "every segment the attempts sent is a SYN"
+    );
+    (outcomes, first_syns + syns_again)
 }
 
 /// Polls `mmsc status` until `done` holds (at most [`SETTLE`]); returns the last status.
@@ -409,4 +425,333 @@ fn xdp_backend_start_up_errors() {
     }
     let link = lab.server_link();
     assert!(!link.contains("prog/xdp"), "{link}");
+}
+
+/// Panics unless the `mmsc` under test can run backend `dpdk` (`mmsc --version` lists it).
+fn require_dpdk_build() {
+    let (ok, out, err) = run_bounded(
+        std::process::Command::new(mmsc_bin()).arg("--version"),
+        IP_TIMEOUT,
+    );
+    let version = String::from_utf8_lossy(&out);
+    assert!(ok, "mmsc --version: {err}");
+    assert!(
+        version.contains("dpdk"),
+        "{} has no backend dpdk ({}): build it with `cargo build --locked -p mmsc --features \
+         dpdk` (scripts/test does)",
+        mmsc_bin().display(),
+        version.trim()
+    );
+}
+
+/// The CPUs this process may run on (DPDK pins its lcores: a CPU outside the allowed set is
+/// an EAL error), from `/proc/self/status`.
+fn allowed_cpus() -> Vec<usize> {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let list = status
+        .lines()
+        .find_map(|l| l.strip_prefix("Cpus_allowed_list:"))
+        .unwrap_or("0");
+    let mut cpus = Vec::new();
+    for part in list.trim().split(',') {
+        let (a, b) = part.split_once('-').unwrap_or((part, part));
+        if let (Ok(a), Ok(b)) = (a.parse::<usize>(), b.parse::<usize>()) {
+            cpus.extend(a..=b);
+        }
+    }
+    if cpus.is_empty() {
+        cpus.push(0);
+    }
+    cpus
+}
+
+/// `[dataplane] dpdk_args` for DPDK without hugepages or PCI, on `iface` through AF_PACKET
+/// with `queues` queue pairs.
+fn dpdk_args(iface: &str, queues: usize) -> String {
+    format!(
+        "[\"--no-huge\", \"--no-pci\", \"--no-shconf\", \"--no-telemetry\", \"-m\", \"128\", \
+         \"--vdev=net_af_packet0,iface={iface},qpairs={queues}\"]"
+    )
+}
+
+/// The sum of a per-core counter of `mmsc status` (`{"0": 3, "1": 4}`).
+fn all_cores(v: &serde_json::Value) -> u64 {
+    v.as_object()
+        .map(|m| m.values().filter_map(serde_json::Value::as_u64).sum())
+        .unwrap_or(0)
+}
+
+/// curl in the client namespace POSTs the same m-send-req `n` times over one connection
+/// (keep-alive); returns each transfer's total time (seconds), after checking every answer
+/// is HTTP 200.
+fn submit_times(lab: &Lab, n: usize) -> Vec<f64> {
+    let req = mm1::send_req(
+        "dpdk-timed",
+        &[RECIPIENT],
+        "latency",
+        false,
+        mm1::sample_parts("timed", 2000, 11),
+    );
+    let body = TempFile::new(".mms");
+    std::fs::write(body.path(), mm1::encode(&req)).expect("write the m-send-req");
+    let url = format!("http://{}/mms", mm1_addr(lab));
+    let data = format!("@{}", body.path().display());
+    let msisdn = format!("X-MSISDN: {SENDER}");
+    let source = lab.client().to_string();
+    let mut args: Vec<&str> = vec![
+        "curl",
+        "-sS",
+        "--max-time",
+        "15",
+        "--interface",
+        &source,
+        "-H",
+        "Content-Type: application/vnd.wap.mms-message",
+        "-H",
+        &msisdn,
+        "--data-binary",
+        &data,
+        "-w",
+        "%{http_code} %{time_total}\\n",
+    ];
+    for _ in 0..n {
+        args.extend(["-o", "/dev/null", &url]);
+    }
+    let out = lab.client_sh(&args, Duration::from_secs(20));
+    let times: Vec<f64> = out
+        .lines()
+        .map(|l| {
+            let (code, t) = l.split_once(' ').unwrap_or((l, ""));
+            assert_eq!(code, "200", "{out}");
+            t.parse().unwrap_or_else(|_| panic!("curl time {t:?}"))
+        })
+        .collect();
+    assert_eq!(times.len(), n, "{out}");
+    times
+}
+
+#[test]
+fn dpdk_backend_over_veth() {
+    require_root!();
+    require_dpdk_build();
+    let lab = Lab::new(204);
+    // smoltcp over DPDK owns the server's address; the kernel there keeps quiet.
+    lab.hand_server_side_to_user_space();
+    // Two cores (two queue pairs, AF_PACKET fanout spreading the flows) where the machine
+    // allows: the client's flows may land on either, whose stacks share the address.
+    let cpus: Vec<usize> = allowed_cpus().into_iter().take(2).collect();
+    let cores = cpus.len();
+    let cpu_list: Vec<String> = cpus.iter().map(ToString::to_string).collect();
+    let cfg = lab_config(&lab)
+        .set_str("dataplane", "backend", "dpdk")
+        .set("dataplane", "cores", format!("[{}]", cpu_list.join(", ")))
+        .set_str("dataplane", "address", &format!("{}/24", lab.server()))
+        .set("dataplane", "dpdk_args", dpdk_args(&lab.server_if, cores))
+        .set("dataplane", "syn_rate_per_source", "100")
+        .set("dataplane", "syn_burst", "50");
+    let mut mmsc = Mmsc::start_in_netns(cfg, &lab.server_ns, mm1_addr(&lab));
+    let log = mmsc.log();
+    let port_line = log
+        .lines()
+        .find(|l| l.starts_with("mmsc: dpdk: port "))
+        .unwrap_or_else(|| panic!("no port line in the log:\n{log}"));
+    assert!(port_line.contains("(net_af_packet0)"), "{port_line}");
+    assert!(
+        port_line.contains(&format!("smoltcp owns {}/24", lab.server())),
+        "{port_line}"
+    );
+
+    // MM1: the submit, every segment the client sent for it seen by the classifier as MM1.
+    let segs_before = lab.client_tcp_counter("OutSegs");
+    let retrans_before = lab.client_tcp_counter("RetransSegs");
+    let started = Instant::now();
+    let pdu_len = submit(&lab, &mmsc, "dpdk-1");
+    let first_submit = started.elapsed();
+    let deadline = Instant::now() + SETTLE;
+    let (mm1_segs, retrans, s) = loop {
+        // The client's last ACK may follow curl's exit: wait until both sides agree.
+        let segs = lab.client_tcp_counter("OutSegs") - segs_before;
+        let retrans = lab.client_tcp_counter("RetransSegs") - retrans_before;
+        let s = mmsc.status();
+        let seen = s["dpdk"]["classifier"]["packets"]["mm1"].as_u64();
+        if seen >= Some(segs) || Instant::now() >= deadline {
+            break (segs, retrans, s);
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let seen = s["dpdk"]["classifier"]["packets"]["mm1"]
+        .as_u64()
+        .unwrap_or_else(|| panic!("no dpdk classifier counters: {s:#}"));
+    // Retransmitted segments are frames too, but not in OutSegs.
+    assert!(
+        (mm1_segs..=mm1_segs + retrans).contains(&seen),
+        "{seen} MM1 frames for {mm1_segs} segments ({retrans} retransmitted): {s:#}"
+    );
+    assert!(mm1_segs >= 4, "{mm1_segs} segments");
+
+    // smoltcp answers ping.
+    let ping = lab.client_sh(
+        &[
+            "ping",
+            "-n",
+            "-c",
+            "3",
+            "-i",
+            "0.2",
+            "-W",
+            "2",
+            "-w",
+            "10",
+            &lab.server().to_string(),
+        ],
+        Duration::from_secs(15),
+    );
+    assert!(ping.contains("3 received"), "{ping}");
+
+    // MM4 from a non-peer: no answer at all, every SYN dropped by the classifier in front of
+    // the stack; from the peer: smoltcp resets it (nothing listens until the SMTP engine).
+    let mm4 = SocketAddr::new(lab.server().into(), MM4_PORT);
+    let (outcomes, non_peer_syns) =
+        connect_attempts(&lab, lab.client().into(), mm4, NON_PEER_ATTEMPTS);
+    assert_eq!(outcomes, ["timeout"; NON_PEER_ATTEMPTS], "non-peer");
+    assert!(non_peer_syns >= NON_PEER_ATTEMPTS as u64);
+    // The peer's address has sent smoltcp nothing yet: smoltcp answers its first SYN with an
+    // ARP request instead of the RST (an answer made while the frame is processed finds no
+    // neighbour; the stack gleans the sender's MAC just after), and resets the SYN the
+    // client retransmits after 1 s. Hence a longer wait here.
+    let (outcomes, peer_syns) =
+        connect_attempts_waiting(&lab, lab.client2().into(), mm4, 1, Duration::from_secs(3));
+    assert_eq!(outcomes, ["refused"], "peer");
+    assert!(peer_syns <= 2, "{peer_syns} SYNs from the peer");
+
+    let s = status_when(&mmsc, |s| {
+        s["dpdk"]["classifier"]["packets"]["mm4"] == non_peer_syns + peer_syns
+            && s["messages"]["accepted"] == 1
+    });
+    let d = &s["dpdk"];
+    let c = &d["classifier"];
+    assert_eq!(s["messages"]["accepted"], 1, "{s:#}");
+    assert_eq!(all_cores(&s["mm1"]["requests"]), 1, "{s:#}");
+    assert_eq!(all_cores(&s["mm1"]["connections_accepted"]), 1, "{s:#}");
+    assert_eq!(s["dataplane"]["cores"]["dpdk"], cores, "{s:#}");
+    assert_eq!(d["port"]["queues"], cores, "{s:#}");
+    assert_eq!(c["packets"]["mm4"], non_peer_syns + peer_syns, "{s:#}");
+    assert_eq!(c["dropped"]["not_peer"], non_peer_syns, "{s:#}");
+    assert_eq!(c["dropped"]["syn_rate"], 0, "{s:#}");
+    assert_eq!(all_cores(&d["frames_filtered"]), non_peer_syns, "{s:#}");
+    assert_eq!(c["packets"]["mm1"], seen, "nothing more for MM1: {s:#}");
+    let frames_in = all_cores(&d["frames_in"]);
+    let frames_out = all_cores(&d["frames_out"]);
+    // The client's MM1 and MM4 segments, 3 echo requests, ARP at least.
+    assert!(
+        frames_in > mm1_segs + non_peer_syns + peer_syns + 3,
+        "frames in {frames_in}: {s:#}"
+    );
+    // The submit's answers, 3 echo replies, an ARP reply, the peer's RST at least.
+    assert!(frames_out > 5, "{s:#}");
+    assert!(all_cores(&d["neighbors_learnt"]) >= 1, "{s:#}");
+    let port = &d["port"];
+    assert!(port["rx_packets"].as_u64() >= Some(frames_in), "{s:#}");
+    assert!(port["tx_packets"].as_u64() >= Some(frames_out), "{s:#}");
+    assert_eq!(
+        port["info"]["net_af_packet0"].as_object().map(|m| m.len()),
+        Some(1),
+        "{s:#}"
+    );
+    assert_eq!(all_cores(&d["tx_dropped"]), 0, "{s:#}");
+
+    // A few submits over one connection, for the figures.
+    let times = submit_times(&lab, 20);
+    let mut sorted = times.clone();
+    sorted.sort_by(f64::total_cmp);
+    eprintln!(
+        "dpdk: first submit ({pdu_len} octets, ARP, handshake, {mm1_segs} segments) {:.1} ms \
+         from the test; 20 submits on one connection: median {:.2} ms, max {:.2} ms (curl \
+         time_total); {cores} core(s), frames in {frames_in}, out {frames_out}, port rx {} tx {}, \
+         non-peer SYNs dropped {non_peer_syns}, peer SYNs {peer_syns}",
+        first_submit.as_secs_f64() * 1e3,
+        sorted[sorted.len() / 2] * 1e3,
+        sorted[sorted.len() - 1] * 1e3,
+        port["rx_packets"],
+        port["tx_packets"],
+    );
+
+    // SIGTERM: cores stopped, port closed, EAL cleaned up.
+    let stats = mmsc.stop();
+    assert_eq!(stats.accepted, 21);
+    assert!(
+        mmsc.log()
+            .contains(&format!("mmsc: dpdk: stopped: {cores} core(s) ended")),
+        "{}",
+        mmsc.log()
+    );
+}
+
+#[test]
+fn dpdk_backend_start_up_errors() {
+    require_root!();
+    require_dpdk_build();
+    let lab = Lab::new(205);
+    lab.hand_server_side_to_user_space();
+    let dir = mmsc_tests::TempDir::new("mmsc-tests-backends");
+    let bin = mmsc_bin();
+    let bin = bin.to_string_lossy();
+    let cpu = allowed_cpus()[0];
+    let serve = |name: &str, dpdk_args: &str, as_nobody: bool| {
+        let config = dir.path().join(format!("{name}.toml"));
+        // A store the unprivileged user may write: DPDK starts after it opens.
+        let store = dir.path().join(format!("store-{name}"));
+        std::fs::create_dir(&store).expect("create the store directory");
+        std::fs::set_permissions(&store, std::fs::Permissions::from_mode(0o777))
+            .expect("chmod the store directory");
+        let text = format!(
+            "[mm1]\nlisten = \"{}\"\n[store]\npath = \"{}\"\n[admin]\nlisten = \"\"\n\
+             [dataplane]\nbackend = \"dpdk\"\ncores = [{cpu}]\naddress = \"{}/24\"\n\
+             dpdk_args = {dpdk_args}\n",
+            mm1_addr(&lab),
+            store.display(),
+            lab.server(),
+        );
+        std::fs::write(&config, text).expect("write the configuration");
+        let config = config.to_string_lossy().into_owned();
+        let mut args = Vec::new();
+        if as_nobody {
+            args.extend([
+                "setpriv",
+                "--reuid=65534",
+                "--regid=65534",
+                "--clear-groups",
+            ]);
+        }
+        args.extend([&*bin, "serve", "--config", &config]);
+        let (ok, _, err) = lab.exec(&lab.server_ns, &args, Duration::from_secs(20));
+        assert!(!ok, "mmsc serve started with {args:?}: {err}");
+        eprintln!("start-up error {name}: {}", err.trim());
+        err
+    };
+    // A device that does not probe: no port.
+    let err = serve("noport", &dpdk_args("nosuch0", 1), false);
+    assert!(err.contains("backend dpdk: no DPDK port"), "{err}");
+    // Lcores chosen in dpdk_args.
+    let err = serve("lcores", "[\"--no-huge\", \"-l\", \"0\"]", false);
+    assert!(
+        err.contains("dataplane.dpdk_args[1] \"-l\"") && err.contains("dataplane.cores"),
+        "{err}"
+    );
+    // An option the EAL does not know: its failure, with DPDK's message.
+    let err = serve(
+        "badarg",
+        "[\"--no-huge\", \"--no-pci\", \"--no-such-eal-option\"]",
+        false,
+    );
+    assert!(
+        err.contains("the DPDK EAL did not start") && err.contains("rte_eal_init failed"),
+        "{err}"
+    );
+    if have_tool("setpriv") {
+        let err = serve("nobody", &dpdk_args(&lab.server_if, 1), true);
+        assert!(err.contains("not root"), "{err}");
+    } else {
+        eprintln!("setpriv is not installed: the start without root is not checked");
+    }
 }

@@ -2,14 +2,9 @@
 //! program on `[dataplane] interface`, SK_REUSEPORT steering over the cores' MM1 listeners,
 //! and their counters for the admin API.
 //!
-//! The rules are built in every build of mmsc (and tested); loading the programs needs the
-//! cargo feature `ebpf` (clang and libbpf-dev to build, root or CAP_BPF + CAP_NET_ADMIN to
-//! run).
-
-#![cfg_attr(
-    all(not(feature = "ebpf"), not(test)),
-    expect(dead_code, reason = "the rules are only loaded with feature ebpf")
-)]
+//! The rules are built in every build of mmsc (and tested; the `dpdk` backend's classifier
+//! takes them too, see dpdk_backend.rs); loading the programs needs the cargo feature `ebpf`
+//! (clang and libbpf-dev to build, root or CAP_BPF + CAP_NET_ADMIN to run).
 
 use std::net::{IpAddr, SocketAddr};
 
