@@ -696,8 +696,10 @@ fn dpdk_backend_start_up_errors() {
     let dir = mmsc_tests::TempDir::new("mmsc-tests-backends");
     let bin = mmsc_bin();
     let bin = bin.to_string_lossy();
-    let cpu = allowed_cpus()[0];
-    let serve = |name: &str, dpdk_args: &str, as_nobody: bool| {
+    let cpus = allowed_cpus();
+    let serve_on = |name: &str, cores: &[usize], dpdk_args: &str, as_nobody: bool| {
+        let cores: Vec<String> = cores.iter().map(ToString::to_string).collect();
+        let cores = cores.join(", ");
         let config = dir.path().join(format!("{name}.toml"));
         // A store the unprivileged user may write: DPDK starts after it opens.
         let store = dir.path().join(format!("store-{name}"));
@@ -706,7 +708,7 @@ fn dpdk_backend_start_up_errors() {
             .expect("chmod the store directory");
         let text = format!(
             "[mm1]\nlisten = \"{}\"\n[store]\npath = \"{}\"\n[admin]\nlisten = \"\"\n\
-             [dataplane]\nbackend = \"dpdk\"\ncores = [{cpu}]\naddress = \"{}/24\"\n\
+             [dataplane]\nbackend = \"dpdk\"\ncores = [{cores}]\naddress = \"{}/24\"\n\
              dpdk_args = {dpdk_args}\n",
             mm1_addr(&lab),
             store.display(),
@@ -729,6 +731,9 @@ fn dpdk_backend_start_up_errors() {
         eprintln!("start-up error {name}: {}", err.trim());
         err
     };
+    let serve = |name: &str, dpdk_args: &str, as_nobody: bool| {
+        serve_on(name, &cpus[..1], dpdk_args, as_nobody)
+    };
     // A device that does not probe: no port.
     let err = serve("noport", &dpdk_args("nosuch0", 1), false);
     assert!(err.contains("backend dpdk: no DPDK port"), "{err}");
@@ -748,6 +753,15 @@ fn dpdk_backend_start_up_errors() {
         err.contains("the DPDK EAL did not start") && err.contains("rte_eal_init failed"),
         "{err}"
     );
+    // Two cores on a port with one queue pair.
+    if cpus.len() >= 2 {
+        let err = serve_on("queues", &cpus[..2], &dpdk_args(&lab.server_if, 1), false);
+        assert!(
+            err.contains("with 2 queue pair(s), one per dataplane core")
+                && err.contains("at most 1 queue pairs"),
+            "{err}"
+        );
+    }
     if have_tool("setpriv") {
         let err = serve("nobody", &dpdk_args(&lab.server_if, 1), true);
         assert!(err.contains("not root"), "{err}");

@@ -471,12 +471,11 @@ mod running {
                     Ok(StartEvent::Port(info)) => port = Some(info),
                     Ok(StartEvent::CoreReady) => ready += 1,
                     Ok(StartEvent::CoreFailed(i, e)) => {
-                        let ended = backend.halt();
-                        let mut err = anyhow!("backend dpdk: dataplane core {i}: {e}");
-                        if let Err(e) = ended {
-                            err = err.context(format!("{e:#}"));
-                        }
-                        return Err(err);
+                        let also = match backend.halt() {
+                            Ok(()) => String::new(),
+                            Err(then) => format!("; then {then:#}"),
+                        };
+                        bail!("backend dpdk: dataplane core {i}: {e}{also}");
                     }
                     // The thread ended before every core ran: its error says why.
                     Err(_) => {
