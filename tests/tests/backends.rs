@@ -10,11 +10,20 @@
 //!   client's TCP stack sent (its own `/proc/net/snmp` counters), the drops, and the attach
 //!   mode; SIGTERM detaches the program.
 //! - start-up errors of `xdp`: a missing interface, no root.
+//! - `dpdk`: DPDK in the server namespace on its veth end through `net_af_packet` (no
+//!   hugepages, no PCI; one or two cores and queue pairs), smoltcp owning the server's
+//!   address (the kernel there has none): the submit, ping, a non-peer's MM4 SYNs dropped by
+//!   the classifier in front of the stack, a peer's reset by smoltcp; `mmsc status` counts
+//!   the MM1 request, the client's segments (as frames of class MM1), the drops, the frames
+//!   in and out of the stacks and of the port; 20 more submits on one connection give the
+//!   latency figures; SIGTERM stops the cores, the port and the EAL.
+//! - start-up errors of `dpdk`: lcore options in `dpdk_args`, a device that does not probe,
+//!   an option the EAL refuses, fewer queue pairs than cores, no root.
 //!
 //! Each test has its own namespaces and veth pair ([`Lab`], pid and tag in the names,
 //! `10.203.<tag>.0/24` inside them only), deleted at the end, also on panic. They need root
-//! (and an `mmsc` built with `--features ebpf` for `xdp`); without root they say so and
-//! return.
+//! (and an `mmsc` built with `--features ebpf` for `xdp`, `--features dpdk` for `dpdk`);
+//! without root they say so and return.
 
 use std::net::{IpAddr, SocketAddr};
 use std::os::unix::fs::PermissionsExt;
@@ -534,6 +543,12 @@ fn submit_times(lab: &Lab, n: usize) -> Vec<f64> {
 fn dpdk_backend_over_veth() {
     require_root!();
     require_dpdk_build();
+    for tool in ["ping", "ethtool"] {
+        assert!(
+            have_tool(tool),
+            "the dpdk backend test needs `{tool}` on PATH"
+        );
+    }
     let lab = Lab::new(204);
     // smoltcp over DPDK owns the server's address; the kernel there keeps quiet.
     lab.hand_server_side_to_user_space();
