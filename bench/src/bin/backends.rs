@@ -168,6 +168,57 @@ impl Lab {
         Ok(lab)
     }
 
+    /// Take the server's address (and IPv6) off its veth, for a user-space stack that owns it.
+    fn hand_server_side_to_user_space(&self) -> Result<(), String> {
+        let addr = format!("{}/24", self.v4(2));
+        run(
+            &[
+                "ip",
+                "-n",
+                &self.server_ns,
+                "addr",
+                "del",
+                &addr,
+                "dev",
+                &self.server_if,
+            ],
+            IP_TIMEOUT,
+        )?;
+        run(
+            &[
+                "ip",
+                "netns",
+                "exec",
+                &self.server_ns,
+                "sysctl",
+                "-q",
+                "-w",
+                &format!("net.ipv6.conf.{}.disable_ipv6=1", self.server_if),
+            ],
+            IP_TIMEOUT,
+        )
+        .map(drop)
+    }
+
+    /// Give the server's address back to the kernel.
+    fn give_server_side_back(&self) -> Result<(), String> {
+        let addr = format!("{}/24", self.v4(2));
+        run(
+            &[
+                "ip",
+                "-n",
+                &self.server_ns,
+                "addr",
+                "add",
+                &addr,
+                "dev",
+                &self.server_if,
+            ],
+            IP_TIMEOUT,
+        )
+        .map(drop)
+    }
+
     fn v4(&self, host: u8) -> Ipv4Addr {
         Ipv4Addr::new(NET[0], NET[1], NET[2], host)
     }
@@ -222,8 +273,15 @@ impl Server {
             NET[2],
             store.display()
         );
-        if backend != "kernel" {
-            text.push_str(&format!("interface = \"{}\"\n", lab.server_if));
+        match backend {
+            "kernel" => {}
+            "dpdk" => text.push_str(&format!(
+                "address = \"{server}/24\"\ncores = [0]\n\
+                 dpdk_args = [\"--no-huge\", \"--no-pci\", \"--no-shconf\", \"--no-telemetry\", \
+                 \"-m\", \"128\", \"--vdev=net_af_packet0,iface={},qpairs=1\"]\n",
+                lab.server_if
+            )),
+            _ => text.push_str(&format!("interface = \"{}\"\n", lab.server_if)),
         }
         std::fs::write(&config, text).map_err(|e| format!("{}: {e}", config.display()))?;
         let stderr = dir.join(format!("mmsc-{backend}.stderr"));
@@ -416,17 +474,27 @@ fn bench(opts: &Options) -> Result<(), String> {
 
     let mut rows: Vec<Row> = Vec::new();
     for backend in &backends {
-        if backend != "kernel" && backend != "xdp" {
-            println!(
-                "{backend}: not run by this benchmark yet (it needs the owned-address setup of \
-                 its backend test)"
-            );
+        if !matches!(backend.as_str(), "kernel" | "xdp" | "dpdk") {
+            println!("{backend}: not run by this benchmark yet");
             continue;
         }
-        let server = Server::start(&lab, &mmsc, &dir.path, backend)?;
-        let w = wrk::run(&load, &url);
-        let status = server.status();
-        let log = server.stop();
+        // User-space stacks own the server's address: the kernel there must not have it.
+        let user_space = backend == "dpdk";
+        if user_space {
+            lab.hand_server_side_to_user_space()?;
+        }
+        let server = Server::start(&lab, &mmsc, &dir.path, backend);
+        let (w, status, log) = match server {
+            Ok(server) => {
+                let w = wrk::run(&load, &url);
+                let status = server.status();
+                (w, status, server.stop())
+            }
+            Err(e) => (Err(e), Err(String::new()), String::new()),
+        };
+        if user_space {
+            lab.give_server_side_back()?;
+        }
         let w = w.map_err(|e| format!("{backend}: {e}\nmmsc log:\n{log}"))?;
         let status = status?;
         let accepted = counter(&status, &["messages", "accepted"]);
