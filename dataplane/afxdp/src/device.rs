@@ -88,6 +88,23 @@ pub struct KernelStats {
     pub tx_ring_empty_descs: u64,
 }
 
+impl KernelStats {
+    /// The kernel's counters of the AF_XDP socket `socket` (`XDP_STATISTICS`): a device, or
+    /// a duplicate of its descriptor (`as_fd().try_clone_to_owned()`) that another thread
+    /// keeps to read them while the device runs elsewhere.
+    pub fn of(socket: impl AsFd) -> io::Result<KernelStats> {
+        let s = rustix::net::sockopt::xdp_statistics(socket)?;
+        Ok(KernelStats {
+            rx_dropped: s.rx_dropped,
+            rx_invalid_descs: s.rx_invalid_descs,
+            tx_invalid_descs: s.tx_invalid_descs,
+            rx_ring_full: s.rx_ring_full.unwrap_or(0),
+            rx_fill_ring_empty_descs: s.rx_fill_ring_empty_descs.unwrap_or(0),
+            tx_ring_empty_descs: s.tx_ring_empty_descs.unwrap_or(0),
+        })
+    }
+}
+
 /// Where the frames are: sizes and the two halves (see the module docs).
 #[derive(Clone, Copy, Debug)]
 struct Layout {
@@ -618,15 +635,7 @@ impl XskDevice {
 
     /// The kernel's counters of the socket.
     pub fn kernel_stats(&self) -> io::Result<KernelStats> {
-        let s = rustix::net::sockopt::xdp_statistics(self)?;
-        Ok(KernelStats {
-            rx_dropped: s.rx_dropped,
-            rx_invalid_descs: s.rx_invalid_descs,
-            tx_invalid_descs: s.tx_invalid_descs,
-            rx_ring_full: s.rx_ring_full.unwrap_or(0),
-            rx_fill_ring_empty_descs: s.rx_fill_ring_empty_descs.unwrap_or(0),
-            tx_ring_empty_descs: s.tx_ring_empty_descs.unwrap_or(0),
-        })
+        KernelStats::of(self)
     }
 
     /// Puts this socket in `xdp`'s XSKMAP at its queue: the program's redirects of that
