@@ -2,14 +2,9 @@
 //! program on `[dataplane] interface`, SK_REUSEPORT steering over the cores' MM1 listeners,
 //! and their counters for the admin API.
 //!
-//! The rules are built in every build of mmsc (and tested); loading the programs needs the
-//! cargo feature `ebpf` (clang and libbpf-dev to build, root or CAP_BPF + CAP_NET_ADMIN to
-//! run).
-
-#![cfg_attr(
-    all(not(feature = "ebpf"), not(test)),
-    expect(dead_code, reason = "the rules are only loaded with feature ebpf")
-)]
+//! The rules are built in every build of mmsc (and tested; the `afxdp` backend's XDP program
+//! takes them too, see afxdp_backend.rs); loading the programs needs the cargo feature `ebpf`
+//! (clang and libbpf-dev to build, root or CAP_BPF + CAP_NET_ADMIN to run).
 
 use std::net::{IpAddr, SocketAddr};
 
@@ -59,6 +54,8 @@ pub fn rules(cfg: &Config, mm1: SocketAddr) -> Rules {
 
 #[cfg(feature = "ebpf")]
 pub use loaded::FastPath;
+#[cfg(feature = "afxdp")]
+pub use loaded::metrics as xdp_metrics;
 
 #[cfg(feature = "ebpf")]
 mod loaded {

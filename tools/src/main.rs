@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod admin;
+mod afxdp_backend;
 mod fastpath;
 mod pdu;
 mod serve;
@@ -15,11 +16,41 @@ mod serve;
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-/// The version, with the dataplane backends this build can run.
+/// `, xdp` in a build with backend xdp.
 #[cfg(feature = "ebpf")]
-const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (backends: kernel, xdp)");
+macro_rules! xdp_backend {
+    () => {
+        ", xdp"
+    };
+}
 #[cfg(not(feature = "ebpf"))]
-const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (backends: kernel)");
+macro_rules! xdp_backend {
+    () => {
+        ""
+    };
+}
+/// `, afxdp` in a build with backend afxdp.
+#[cfg(feature = "afxdp")]
+macro_rules! afxdp_backend {
+    () => {
+        ", afxdp"
+    };
+}
+#[cfg(not(feature = "afxdp"))]
+macro_rules! afxdp_backend {
+    () => {
+        ""
+    };
+}
+
+/// The version, with the dataplane backends this build can run.
+const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (backends: kernel",
+    xdp_backend!(),
+    afxdp_backend!(),
+    ")"
+);
 
 /// mmsc, an MMS Relay/Server (3GPP TS 23.140 / OMA MMS).
 #[derive(Debug, Parser)]

@@ -17,6 +17,7 @@ use mmsc_wire::Limits;
 use mmsc_wire::http::HttpLimits;
 
 use crate::admin::{self, Metric, Source};
+use crate::afxdp_backend::{AfxdpBackend, AfxdpMetrics};
 
 /// Capacity of each core's job and reply rings.
 const RING_CAPACITY: usize = 8192;
@@ -120,54 +121,80 @@ pub fn run(config: Option<PathBuf>) -> Result<()> {
         request_timeout_ms: cfg.mm1.request_timeout_secs * 1000,
     };
     let cpus = choose_cores(&cfg);
-    // Every core's listener before any reactor runs, in one SO_REUSEPORT group on one port
-    // (the steering program of backend xdp takes them all at once). Not earlier: a port that
-    // accepts connections means the store and control plane are there (tests rely on it).
-    let listeners = kernel::reuseport_group(cfg.mm1.listen, cpus.len())
-        .with_context(|| format!("cannot listen on {}", cfg.mm1.listen))?;
-    let mm1_addr = listeners
-        .first()
-        .map(std::net::TcpListener::local_addr)
-        .transpose()?
-        .unwrap_or(cfg.mm1.listen);
-    let fast_path = start_fast_path(&cfg, mm1_addr, &listeners)?;
-    if let Some(mm4) = cfg.mm4.listen {
-        eprintln!(
-            "mmsc: mm4.listen {mm4}: the MM4 SMTP engine is not built yet, nothing listens there{}",
-            if cfg.dataplane.backend == Backend::Xdp {
-                " (the XDP program classifies the port and drops non-peers)"
-            } else {
-                ""
-            }
-        );
-    }
     let mut reactors = Vec::new();
     let mut control_rings = Vec::new();
     let mut wake_cores: Vec<Arc<dyn Fn() + Send + Sync>> = Vec::new();
-    let per_core_conns = (cfg.mm1.max_connections / cpus.len()).max(1);
-    for (i, (cpu, listener)) in cpus.iter().zip(listeners).enumerate() {
-        let (core_rings, ctl) = mmsc_dataplane::ring_pair(RING_CAPACITY);
+    let mut afxdp = None;
+    let fast_path;
+    if cfg.dataplane.backend == Backend::Afxdp {
+        // AF_XDP sockets and a user-space TCP stack per core: no kernel socket.
+        fast_path = None;
+        let mut core_rings = Vec::with_capacity(cpus.len());
+        for _ in &cpus {
+            let (core, ctl) = mmsc_dataplane::ring_pair(RING_CAPACITY);
+            core_rings.push(core);
+            control_rings.push(ctl);
+        }
         let bell = Arc::clone(&doorbell);
-        let reactor = kernel::spawn_on(
-            ReactorConfig {
-                core: i as u16,
-                cpu: Some(*cpu),
-                listen: mm1_addr,
-                http: http.clone(),
-                max_connections: per_core_conns,
-                front: front.clone(),
-            },
-            listener,
+        let backend = AfxdpBackend::start(
+            &cfg,
+            &cpus,
+            &front,
+            &http,
             core_rings,
             Arc::new(move || bell.ring()),
-        )
-        .with_context(|| format!("cannot start dataplane core {i} on {mm1_addr}"))?;
-        let waker = reactor.waker();
-        wake_cores.push(Arc::new(move || {
-            let _ = waker.wake();
-        }));
-        control_rings.push(ctl);
-        reactors.push(reactor);
+        )?;
+        wake_cores = backend.wakers();
+        afxdp = Some(backend);
+    } else {
+        // Every core's listener before any reactor runs, in one SO_REUSEPORT group on one
+        // port (the steering program of backend xdp takes them all at once). Not earlier: a
+        // port that accepts connections means the store and control plane are there (tests
+        // rely on it).
+        let listeners = kernel::reuseport_group(cfg.mm1.listen, cpus.len())
+            .with_context(|| format!("cannot listen on {}", cfg.mm1.listen))?;
+        let mm1_addr = listeners
+            .first()
+            .map(std::net::TcpListener::local_addr)
+            .transpose()?
+            .unwrap_or(cfg.mm1.listen);
+        fast_path = start_fast_path(&cfg, mm1_addr, &listeners)?;
+        let per_core_conns = (cfg.mm1.max_connections / cpus.len()).max(1);
+        for (i, (cpu, listener)) in cpus.iter().zip(listeners).enumerate() {
+            let (core_rings, ctl) = mmsc_dataplane::ring_pair(RING_CAPACITY);
+            let bell = Arc::clone(&doorbell);
+            let reactor = kernel::spawn_on(
+                ReactorConfig {
+                    core: i as u16,
+                    cpu: Some(*cpu),
+                    listen: mm1_addr,
+                    http: http.clone(),
+                    max_connections: per_core_conns,
+                    front: front.clone(),
+                },
+                listener,
+                core_rings,
+                Arc::new(move || bell.ring()),
+            )
+            .with_context(|| format!("cannot start dataplane core {i} on {mm1_addr}"))?;
+            let waker = reactor.waker();
+            wake_cores.push(Arc::new(move || {
+                let _ = waker.wake();
+            }));
+            control_rings.push(ctl);
+            reactors.push(reactor);
+        }
+    }
+    if let Some(mm4) = cfg.mm4.listen {
+        eprintln!(
+            "mmsc: mm4.listen {mm4}: the MM4 SMTP engine is not built yet, nothing listens there{}",
+            match cfg.dataplane.backend {
+                Backend::Xdp => " (the XDP program classifies the port and drops non-peers)",
+                Backend::Afxdp =>
+                    " (the XDP program drops non-peers; the afxdp backend's stack resets the peers)",
+                _ => "",
+            }
+        );
     }
 
     let settings = Settings {
@@ -201,15 +228,25 @@ pub fn run(config: Option<PathBuf>) -> Result<()> {
     let admin = match cfg.admin.listen {
         Some(at) => Some(admin::Admin::start(
             at,
-            metrics_source(&reactors, &control, &store, &cfg, fast_path.clone()),
+            metrics_source(
+                &reactors,
+                &control,
+                &store,
+                &cfg,
+                fast_path.clone(),
+                afxdp.as_ref().map(AfxdpBackend::metrics_source),
+            ),
         )?),
         None => None,
     };
-    let addr = reactors.first().map_or(cfg.mm1.listen, |r| r.local_addr);
+    let addr = match &afxdp {
+        Some(a) => a.mm1_addr(),
+        None => reactors.first().map_or(cfg.mm1.listen, |r| r.local_addr),
+    };
     eprintln!(
         "mmsc: serving MM1 at {} (listening on {addr}, {} dataplane core(s) on CPU {:?}, backend {}); store {} ({} records recovered); push mode {}; admin API {}",
         cfg.mm1.public_url.as_str(),
-        reactors.len(),
+        reactors.len() + afxdp.as_ref().map_or(0, AfxdpBackend::cores),
         cpus,
         cfg.dataplane.backend,
         cfg.store.path.display(),
@@ -230,6 +267,9 @@ pub fn run(config: Option<PathBuf>) -> Result<()> {
     }
     for r in reactors {
         r.stop();
+    }
+    if let Some(a) = afxdp {
+        a.stop();
     }
     #[cfg(feature = "ebpf")]
     if let Some(f) = &fast_path {
@@ -259,8 +299,14 @@ fn check_backend(backend: Backend) -> Result<()> {
              not have: build it with `cargo build --release -p mmsc --features ebpf` (needs \
              clang and libbpf-dev), or use backend \"kernel\""
         ),
-        Backend::Afxdp | Backend::Dpdk => bail!(
-            "dataplane backend \"{backend}\" is not available yet (kernel-bypass backends are \
+        Backend::Afxdp if cfg!(feature = "afxdp") => Ok(()),
+        Backend::Afxdp => bail!(
+            "dataplane backend \"afxdp\" needs the eBPF programs and AF_XDP, which this build of \
+             mmsc does not have: build it with `cargo build --release -p mmsc --features afxdp` \
+             (needs clang and libbpf-dev), or use backend \"xdp\" or \"kernel\""
+        ),
+        Backend::Dpdk => bail!(
+            "dataplane backend \"{backend}\" is not available yet (kernel-bypass over DPDK is \
              being built); use \"xdp\" or \"kernel\""
         ),
     }
@@ -332,15 +378,17 @@ type CoreCounter = (
     fn(&kernel::ReactorStats) -> &std::sync::atomic::AtomicU64,
 );
 
-/// What the admin API reports: the reactors', the control plane's and the store's counters.
+/// What the admin API reports: the reactors' (or the afxdp backend's), the control plane's and
+/// the store's counters.
 fn metrics_source(
     reactors: &[kernel::Reactor],
     control: &ControlPlane,
     store: &Store,
     cfg: &Config,
     fast_path: FastPathHandle,
+    afxdp: Option<AfxdpMetrics>,
 ) -> Source {
-    let cores: Vec<_> = reactors.iter().map(|r| Arc::clone(&r.stats)).collect();
+    let reactor_stats: Vec<_> = reactors.iter().map(|r| Arc::clone(&r.stats)).collect();
     let stats = control.stats_reader();
     let store = store.clone();
     let backend = cfg.dataplane.backend;
@@ -370,6 +418,12 @@ fn metrics_source(
                 |s| &s.http_errors,
             ),
         ];
+        // The MM1 counters of each core: a reactor's, or an afxdp core's stack's.
+        let cores: Vec<&kernel::ReactorStats> = reactor_stats
+            .iter()
+            .map(|s| &**s)
+            .chain(afxdp.iter().flat_map(AfxdpMetrics::mm1))
+            .collect();
         for (name, help, field) in per_core {
             for (i, c) in cores.iter().enumerate() {
                 m.push(Metric::counter(name, help, r(field(c))).label("core", i.to_string()));
@@ -444,6 +498,9 @@ fn metrics_source(
         #[cfg(feature = "ebpf")]
         if let Some(f) = &fast_path {
             m.extend(f.metrics());
+        }
+        if let Some(a) = &afxdp {
+            m.extend(a.metrics());
         }
         #[cfg(not(feature = "ebpf"))]
         let _ = &fast_path;
