@@ -33,10 +33,12 @@
 //!
 //! Each core's thread pins itself to its CPU, opens its socket, puts it in the program's
 //! XSKMAP and runs the stack's loop ([`mmsc_netstack::spawn_core`]): it polls while there is
-//! work and parks when idle (at most 1 ms), and the control plane wakes it by unparking it.
-//! After each round the socket's TX ring is kicked and its fill ring refilled
-//! ([`XskDevice::flush`](mmsc_afxdp::XskDevice::flush)) and its counters are published for
-//! the admin API. [`AfxdpBackend::stop`] stops the loops (connections reset, sockets closed),
+//! work, and when idle it waits in poll(2) (at most 1 ms) for a frame on its socket or a
+//! ring of its doorbell (a datagram socket pair), which the control plane rings after
+//! pushing replies: a frame or a reply finds the core awake at once, as the kernel backend's
+//! epoll reactors are. After each round the socket's TX ring is kicked and its fill ring
+//! refilled ([`XskDevice::flush`](mmsc_afxdp::XskDevice::flush)) and its counters are
+//! published for the admin API. [`AfxdpBackend::stop`] stops the loops (connections reset, sockets closed),
 //! then detaches the XDP program.
 
 #![cfg_attr(
@@ -275,6 +277,7 @@ mod running {
     use std::hash::BuildHasher;
     use std::net::SocketAddr;
     use std::os::fd::{AsFd, OwnedFd};
+    use std::os::unix::net::UnixDatagram;
     use std::sync::atomic::{AtomicU64, Ordering};
     use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
     use std::time::{Duration, Instant};
@@ -282,12 +285,14 @@ mod running {
     use anyhow::{Context, Result, anyhow, bail};
     use crossbeam_channel::Sender;
     use mmsc_afxdp::{FrameSize, KernelStats, Pages, XskConfig, XskDevice, XskMode, XskStats};
+    use mmsc_afxdp::{XskRxToken, XskTxToken};
     use mmsc_config::{Config, XdpMode};
     use mmsc_dataplane::kernel::{CoreRings, ReactorStats};
     use mmsc_dataplane::mm1::Mm1Front;
     use mmsc_ebpf::{AttachMode, AttachRequest, XdpOptions, XdpProgram};
-    use mmsc_netstack::{Hooked, NetCore, StackConfig, StackStats, spawn_core};
+    use mmsc_netstack::{CoreDevice, NetCore, StackConfig, StackStats, spawn_core};
     use mmsc_wire::http::HttpLimits;
+    use smoltcp::phy::{Device, DeviceCapabilities};
     use smoltcp::wire::{EthernetAddress, IpAddress, IpCidr};
 
     use super::{
@@ -420,6 +425,8 @@ mod running {
     #[derive(Debug)]
     pub struct AfxdpBackend {
         cores: Vec<NetCore>,
+        /// The control plane's end of each core's doorbell.
+        bells: Vec<Arc<UnixDatagram>>,
         shared: Arc<[CoreShared]>,
         stacks: Arc<[Arc<StackStats>]>,
         xdp: Arc<Xdp>,
@@ -442,12 +449,74 @@ mod running {
         xsk: XskConfig,
         xdp: Arc<Xdp>,
         shared: Arc<[CoreShared]>,
+        doorbell: UnixDatagram,
         ready: Sender<Result<usize, (usize, String)>>,
+    }
+
+    /// A core's AF_XDP socket as the netstack loop drives it: kicked and refilled after each
+    /// round, its counters published when they change; idle waits end at the first frame or
+    /// ring of the doorbell.
+    struct XskCore {
+        device: XskDevice,
+        /// The receiving end of the core's doorbell (non-blocking).
+        doorbell: UnixDatagram,
+        shared: Arc<[CoreShared]>,
+        index: usize,
+        published: XskStats,
+    }
+
+    impl Device for XskCore {
+        type RxToken<'a> = XskRxToken<'a>;
+        type TxToken<'a> = XskTxToken<'a>;
+
+        fn receive(
+            &mut self,
+            timestamp: smoltcp::time::Instant,
+        ) -> Option<(XskRxToken<'_>, XskTxToken<'_>)> {
+            self.device.receive(timestamp)
+        }
+
+        fn transmit(&mut self, timestamp: smoltcp::time::Instant) -> Option<XskTxToken<'_>> {
+            self.device.transmit(timestamp)
+        }
+
+        fn capabilities(&self) -> DeviceCapabilities {
+            self.device.capabilities()
+        }
+    }
+
+    impl CoreDevice for XskCore {
+        fn after_round(&mut self) {
+            self.device.flush();
+            let now = self.device.stats();
+            if now != self.published
+                && let Some(c) = self.shared.get(self.index)
+            {
+                c.xsk.publish(&now);
+                self.published = now;
+            }
+        }
+
+        fn idle_wait(&mut self, timeout: Duration) {
+            if self.device.wait_or(self.doorbell.as_fd(), timeout).is_err() {
+                std::thread::park_timeout(timeout);
+            }
+            let mut rings = [0u8; 64];
+            while matches!(self.doorbell.recv(&mut rings), Ok(n) if n > 0) {}
+        }
+    }
+
+    /// A core's doorbell: (the control plane's end, the core's end), both non-blocking.
+    fn doorbell() -> std::io::Result<(UnixDatagram, UnixDatagram)> {
+        let (bell, core) = UnixDatagram::pair()?;
+        bell.set_nonblocking(true)?;
+        core.set_nonblocking(true)?;
+        Ok((bell, core))
     }
 
     /// On core `s.index`'s thread: pin it, open the socket on queue `s.index`, put it in the
     /// XSKMAP, and tell the starting thread how it went.
-    fn open_core(s: CoreSetup) -> Result<Hooked<XskDevice, impl FnMut(&mut XskDevice)>> {
+    fn open_core(s: CoreSetup) -> Result<XskCore> {
         let pinned = core_affinity::set_for_current(core_affinity::CoreId { id: s.cpu });
         let queue = u32::try_from(s.index).context("too many dataplane cores")?;
         let opened = (|| -> Result<XskDevice> {
@@ -492,20 +561,12 @@ mod running {
         });
         *lock(&core.socket) = device.as_fd().try_clone_to_owned().ok();
         let _ = s.ready.send(Ok(s.index));
-        let (shared, index) = (s.shared, s.index);
-        let mut published = XskStats::default();
-        Ok(Hooked {
+        Ok(XskCore {
             device,
-            after_round: move |d: &mut XskDevice| {
-                d.flush();
-                let now = d.stats();
-                if now != published
-                    && let Some(c) = shared.get(index)
-                {
-                    c.xsk.publish(&now);
-                    published = now;
-                }
-            },
+            doorbell: s.doorbell,
+            shared: s.shared,
+            index: s.index,
+            published: XskStats::default(),
         })
     }
 
@@ -629,6 +690,7 @@ mod running {
             let (ready_tx, ready_rx) = crossbeam_channel::unbounded();
             let mut backend = AfxdpBackend {
                 cores: Vec::with_capacity(cpus.len()),
+                bells: Vec::with_capacity(cpus.len()),
                 shared: Arc::clone(&shared),
                 stacks: Arc::from(Vec::new()),
                 xdp: Arc::clone(&xdp),
@@ -649,6 +711,8 @@ mod running {
                         list.join("; ")
                     );
                 }
+                let (bell, core_end) = doorbell().context("cannot make a core's doorbell")?;
+                backend.bells.push(Arc::new(bell));
                 let setup = CoreSetup {
                     index: i,
                     cpu,
@@ -656,6 +720,7 @@ mod running {
                     xsk,
                     xdp: Arc::clone(&xdp),
                     shared: Arc::clone(&shared),
+                    doorbell: core_end,
                     ready: ready_tx.clone(),
                 };
                 let net_core = spawn_core(
@@ -742,8 +807,19 @@ mod running {
         }
 
         /// One waker per core, for the control plane: unparks the core's thread.
+        /// One waker per core, for the control plane: rings the core's doorbell (a datagram
+        /// to the socket its idle wait polls beside its AF_XDP socket; dropped when one is
+        /// already waiting).
         pub fn wakers(&self) -> Vec<CoreWaker> {
-            self.cores.iter().map(NetCore::waker).collect()
+            self.bells
+                .iter()
+                .map(|bell| {
+                    let bell = Arc::clone(bell);
+                    Arc::new(move || {
+                        let _ = bell.send(&[1]);
+                    }) as CoreWaker
+                })
+                .collect()
         }
 
         /// The counters, for the admin API.
@@ -772,6 +848,7 @@ mod running {
                 drop(lock(&c.socket).take());
             }
             let mut problems = Vec::new();
+            // A core waiting in poll(2) sees the stop within a millisecond.
             for (i, core) in self.cores.drain(..).enumerate() {
                 if let Err(e) = core.stop() {
                     problems.push(format!("core {i}: {e}"));

@@ -657,16 +657,32 @@ impl XskDevice {
     /// Waits up to `timeout` for a received frame (poll(2) on the socket; in copy mode this
     /// also pushes out pending transmissions). True when one is there.
     pub fn wait(&self, timeout: Duration) -> io::Result<bool> {
-        let timeout = rustix::event::Timespec {
-            tv_sec: timeout.as_secs().min(i64::MAX as u64) as i64,
-            tv_nsec: i64::from(timeout.subsec_nanos()),
-        };
         let mut fds = [rustix::event::PollFd::new(
             self,
             rustix::event::PollFlags::IN,
         )];
-        let n = rustix::event::poll(&mut fds, Some(&timeout))?;
+        let n = rustix::event::poll(&mut fds, Some(&timespec(timeout)))?;
         Ok(n > 0)
+    }
+
+    /// [`wait`](Self::wait), ended early also when `doorbell` becomes readable: a socket or
+    /// eventfd another thread writes to to wake the thread that polls this device (the
+    /// caller drains it). True when a frame or the doorbell is there.
+    pub fn wait_or(&self, doorbell: BorrowedFd<'_>, timeout: Duration) -> io::Result<bool> {
+        let mut fds = [
+            rustix::event::PollFd::new(self, rustix::event::PollFlags::IN),
+            rustix::event::PollFd::new(&doorbell, rustix::event::PollFlags::IN),
+        ];
+        let n = rustix::event::poll(&mut fds, Some(&timespec(timeout)))?;
+        Ok(n > 0)
+    }
+}
+
+/// `timeout` as poll(2) takes it.
+fn timespec(timeout: Duration) -> rustix::event::Timespec {
+    rustix::event::Timespec {
+        tv_sec: timeout.as_secs().min(i64::MAX as u64) as i64,
+        tv_nsec: i64::from(timeout.subsec_nanos()),
     }
 }
 
