@@ -19,11 +19,18 @@
 //!   latency figures; SIGTERM stops the cores, the port and the EAL.
 //! - start-up errors of `dpdk`: lcore options in `dpdk_args`, a device that does not probe,
 //!   an option the EAL refuses, fewer queue pairs than cores, no root.
+//! - `afxdp`: smoltcp behind an AF_XDP socket owns the server's address (the server's kernel
+//!   has none there): start-up refuses an address the kernel still has and more cores than
+//!   the veth has queues; ping and the submit are answered by smoltcp, a non-peer's MM4 SYNs
+//!   are dropped by the XDP program, a peer's are reset by smoltcp, and the server's kernel
+//!   sees no TCP segment and no ICMP; `mmsc status` shows the XDP program's redirects (every
+//!   one received by the socket), the socket's mode and counters, MM1 requests; SIGTERM
+//!   stops the core and detaches the program.
 //!
 //! Each test has its own namespaces and veth pair ([`Lab`], pid and tag in the names,
 //! `10.203.<tag>.0/24` inside them only), deleted at the end, also on panic. They need root
-//! (and an `mmsc` built with `--features ebpf` for `xdp`, `--features dpdk` for `dpdk`);
-//! without root they say so and return.
+//! (and an `mmsc` built with `--features ebpf` for `xdp`, `--features dpdk` for `dpdk`,
+//! `--features afxdp` for `afxdp`); without root they say so and return.
 
 use std::net::{IpAddr, SocketAddr};
 use std::os::unix::fs::PermissionsExt;
@@ -783,4 +790,360 @@ fn dpdk_backend_start_up_errors() {
     } else {
         eprintln!("setpriv is not installed: the start without root is not checked");
     }
+}
+
+/// Panics unless the `mmsc` under test can run backend `afxdp` (`mmsc --version` lists it).
+fn require_afxdp_build() {
+    let (ok, out, err) = run_bounded(
+        std::process::Command::new(mmsc_bin()).arg("--version"),
+        IP_TIMEOUT,
+    );
+    let version = String::from_utf8_lossy(&out);
+    assert!(ok, "mmsc --version: {err}");
+    assert!(
+        version.contains("afxdp"),
+        "{} has no backend afxdp ({}): build it with `cargo build --locked -p mmsc --features \
+         afxdp` (scripts/test does)",
+        mmsc_bin().display(),
+        version.trim()
+    );
+}
+
+/// A counter of the server namespace's kernel from `/proc/net/snmp` (`prefix` `Tcp:`,
+/// `Icmp:`, `Ip:`).
+fn afxdp_server_snmp(lab: &Lab, prefix: &str, name: &str) -> u64 {
+    let (ok, out, err) = lab.exec(&lab.server_ns, &["cat", "/proc/net/snmp"], IP_TIMEOUT);
+    assert!(ok, "cat /proc/net/snmp in {}: {err}", lab.server_ns);
+    let text = String::from_utf8_lossy(&out);
+    let lines: Vec<&str> = text.lines().filter(|l| l.starts_with(prefix)).collect();
+    if let [names, values] = lines[..] {
+        let names = names.split_whitespace().skip(1);
+        let values = values.split_whitespace().skip(1);
+        if let Some((_, v)) = names.zip(values).find(|(n, _)| *n == name) {
+            return v
+                .parse()
+                .unwrap_or_else(|_| panic!("{prefix} {name} = {v:?}"));
+        }
+    }
+    panic!("no {prefix} {name} in the server's /proc/net/snmp:\n{text}")
+}
+
+/// The sum of a per-core counter of `mmsc status` (`{"0": 3, "1": 4}`).
+fn afxdp_sum(v: &serde_json::Value) -> u64 {
+    v.as_object()
+        .map(|m| m.values().filter_map(serde_json::Value::as_u64).sum())
+        .unwrap_or(0)
+}
+
+/// curl in the client namespace POSTs an m-send-req `n` times over one connection
+/// (keep-alive); returns each transfer's total time in seconds (every answer HTTP 200).
+fn afxdp_submit_times(lab: &Lab, n: usize) -> Vec<f64> {
+    let req = mm1::send_req(
+        "afxdp-timed",
+        &[RECIPIENT],
+        "latency",
+        false,
+        mm1::sample_parts("timed", 2000, 13),
+    );
+    let body = TempFile::new(".mms");
+    std::fs::write(body.path(), mm1::encode(&req)).expect("write the m-send-req");
+    let url = format!("http://{}/mms", mm1_addr(lab));
+    let data = format!("@{}", body.path().display());
+    let msisdn = format!("X-MSISDN: {SENDER}");
+    let source = lab.client().to_string();
+    let mut args: Vec<&str> = vec![
+        "curl",
+        "-sS",
+        "--max-time",
+        "15",
+        "--interface",
+        &source,
+        "-H",
+        "Content-Type: application/vnd.wap.mms-message",
+        "-H",
+        &msisdn,
+        "--data-binary",
+        &data,
+        "-w",
+        "%{http_code} %{time_total}\\n",
+    ];
+    for _ in 0..n {
+        args.extend(["-o", "/dev/null", &url]);
+    }
+    let out = lab.client_sh(&args, Duration::from_secs(20));
+    let times: Vec<f64> = out
+        .lines()
+        .map(|l| {
+            let (code, t) = l.split_once(' ').unwrap_or((l, ""));
+            assert_eq!(code, "200", "{out}");
+            t.parse().unwrap_or_else(|_| panic!("curl time {t:?}"))
+        })
+        .collect();
+    assert_eq!(times.len(), n, "{out}");
+    times
+}
+
+#[test]
+fn afxdp_backend_over_veth() {
+    require_root!();
+    require_afxdp_build();
+    let lab = Lab::new(206);
+    let cfg = lab_config(&lab)
+        .set_str("dataplane", "backend", "afxdp")
+        .set_str("dataplane", "interface", &lab.server_if)
+        .set_str("dataplane", "address", &format!("{}/24", lab.server()))
+        // veth has one receive queue: one core, on queue 0.
+        .set("dataplane", "cores", "[0]")
+        .set_str("dataplane", "xdp_mode", "driver")
+        .set("dataplane", "syn_rate_per_source", "100")
+        .set("dataplane", "syn_burst", "50");
+
+    // Start-up errors, while the server's kernel still has the address and with more cores
+    // than the veth has queues: refused with the reason, nothing left attached.
+    let dir = mmsc_tests::TempDir::new("mmsc-tests-backends");
+    let refused = |name: &str, cfg: Config| {
+        let path = dir.path().join(format!("{name}.toml"));
+        let store = dir.path().join(format!("store-{name}"));
+        let cfg = cfg
+            .set_str("mm1", "listen", &mm1_addr(&lab).to_string())
+            .set_str("store", "path", &store.to_string_lossy())
+            .set_str("admin", "listen", "");
+        std::fs::write(&path, cfg.to_toml()).expect("write the configuration");
+        let bin = mmsc_bin();
+        let (ok, _, err) = lab.exec(
+            &lab.server_ns,
+            &[
+                &*bin.to_string_lossy(),
+                "serve",
+                "--config",
+                &path.to_string_lossy(),
+            ],
+            Duration::from_secs(20),
+        );
+        assert!(!ok, "mmsc serve started ({name}): {err}");
+        eprintln!("start-up error {name}: {}", err.trim());
+        err
+    };
+    let err = refused("kernel-owns", cfg.clone());
+    assert!(
+        err.contains(&format!(
+            "dataplane.address {} is configured on this host's kernel",
+            lab.server()
+        )),
+        "{err}"
+    );
+
+    // smoltcp over AF_XDP owns the server's address; the kernel there has none on the veth
+    // (nor IPv6), and the client computes its TCP checksums itself (`ethtool -K CLIENT tx
+    // off`: XDP redirects on a veth hand the socket the segments as the client wrote them).
+    let ns = &lab.server_ns;
+    let addr = format!("{}/24", lab.server());
+    mmsc_tests::netns::sh(&["ip", "-n", ns, "addr", "del", &addr, "dev", &lab.server_if]);
+    mmsc_tests::netns::sh(&[
+        "ip",
+        "netns",
+        "exec",
+        ns,
+        "sysctl",
+        "-q",
+        "-w",
+        &format!("net.ipv6.conf.{}.disable_ipv6=1", lab.server_if),
+    ]);
+    mmsc_tests::netns::sh(&[
+        "ip",
+        "netns",
+        "exec",
+        &lab.client_ns,
+        "ethtool",
+        "-K",
+        &lab.client_if,
+        "tx",
+        "off",
+    ]);
+    let err = refused("two-cores", cfg.clone().set("dataplane", "cores", "[0, 1]"));
+    assert!(
+        err.contains(&format!(
+            "interface {} has 1 receive queue(s) and there are 2 dataplane core(s)",
+            lab.server_if
+        )) && err.contains(&format!("ethtool -L {} combined 2", lab.server_if)),
+        "{err}"
+    );
+    assert!(!lab.server_link().contains("prog/xdp"));
+
+    let kernel_tcp_in = afxdp_server_snmp(&lab, "Tcp:", "InSegs");
+    let kernel_rsts = afxdp_server_snmp(&lab, "Tcp:", "OutRsts");
+    let kernel_icmp_in = afxdp_server_snmp(&lab, "Icmp:", "InMsgs");
+    let mut mmsc = Mmsc::start_in_netns(cfg, &lab.server_ns, mm1_addr(&lab));
+    let log = mmsc.log();
+    let attached = log
+        .lines()
+        .find(|l| l.starts_with("mmsc: afxdp: mmsc_xdp attached to "))
+        .unwrap_or_else(|| panic!("no attach line in the log:\n{log}"));
+    assert!(
+        attached.contains(&format!(
+            "attached to {} in driver mode (program id ",
+            lab.server_if
+        )) && attached.contains(&format!("smoltcp owns {}/24", lab.server())),
+        "{attached}"
+    );
+    let socket = log
+        .lines()
+        .find(|l| l.starts_with("mmsc: afxdp: core 0 on CPU 0: "))
+        .unwrap_or_else(|| panic!("no socket line in the log:\n{log}"));
+    // veth has no AF_XDP zero-copy: copy mode, and why.
+    assert!(
+        socket.contains("copy mode (zero-copy refused: ")
+            && socket.contains("the driver has no AF_XDP zero-copy"),
+        "{socket}"
+    );
+    assert!(
+        socket.contains(" on 2 MiB hugepages") || socket.contains(" on normal pages"),
+        "{socket}"
+    );
+    eprintln!("{attached}\n{socket}");
+    assert!(lab.server_link().contains("prog/xdp id "));
+
+    // smoltcp answers ARP and ping for its address.
+    let ping = lab.client_sh(
+        &[
+            "ping",
+            "-n",
+            "-c",
+            "3",
+            "-i",
+            "0.2",
+            "-W",
+            "2",
+            "-w",
+            "10",
+            &lab.server().to_string(),
+        ],
+        Duration::from_secs(15),
+    );
+    assert!(ping.contains("3 received"), "{ping}");
+
+    // MM1: the submit.
+    let segs_before = lab.client_tcp_counter("OutSegs");
+    let retrans_before = lab.client_tcp_counter("RetransSegs");
+    let started = Instant::now();
+    let pdu_len = submit(&lab, &mmsc, "afxdp-1");
+    let first_submit = started.elapsed();
+    // The client's last ACK may follow curl's exit.
+    std::thread::sleep(Duration::from_millis(200));
+    let mm1_segs = lab.client_tcp_counter("OutSegs") - segs_before;
+    let retrans = lab.client_tcp_counter("RetransSegs") - retrans_before;
+
+    // MM4 from a non-peer: no answer at all, every SYN dropped by the XDP program. From the
+    // peer: smoltcp resets it, nothing listens there. The peer's address has sent smoltcp
+    // nothing yet, and smoltcp answers a first frame from an unknown neighbour with an ARP
+    // request instead (the stack gleans the sender's MAC just after): a ping from that
+    // address first (its first echo may go unanswered that way) makes the RST immediate.
+    let mm4 = SocketAddr::new(lab.server().into(), MM4_PORT);
+    let (outcomes, non_peer_syns) =
+        connect_attempts(&lab, lab.client().into(), mm4, NON_PEER_ATTEMPTS);
+    assert_eq!(outcomes, ["timeout"; NON_PEER_ATTEMPTS], "non-peer");
+    assert!(non_peer_syns >= NON_PEER_ATTEMPTS as u64);
+    let ping = lab.client_sh(
+        &[
+            "ping",
+            "-n",
+            "-c",
+            "2",
+            "-i",
+            "0.3",
+            "-W",
+            "2",
+            "-I",
+            &lab.client2().to_string(),
+            &lab.server().to_string(),
+        ],
+        Duration::from_secs(10),
+    );
+    assert!(
+        ping.contains(" 1 received") || ping.contains(" 2 received"),
+        "{ping}"
+    );
+    let (outcomes, peer_syns) = connect_attempts(&lab, lab.client2().into(), mm4, 1);
+    assert_eq!(outcomes, ["refused"], "peer");
+    // The server's kernel took no part in any of that: no TCP segment, no RST, no ICMP (read
+    // before the first `mmsc status`, whose admin API connection is TCP over loopback).
+    assert_eq!(afxdp_server_snmp(&lab, "Tcp:", "InSegs"), kernel_tcp_in);
+    assert_eq!(afxdp_server_snmp(&lab, "Tcp:", "OutRsts"), kernel_rsts);
+    assert_eq!(afxdp_server_snmp(&lab, "Icmp:", "InMsgs"), kernel_icmp_in);
+
+    let s = status_when(&mmsc, |s| {
+        s["xdp"]["packets"]["mm4"] == non_peer_syns + peer_syns
+            && s["xdp"]["packets"]["mm1"].as_u64() >= Some(mm1_segs)
+            && s["messages"]["accepted"] == 1
+            && s["xdp"]["redirected"] == afxdp_sum(&s["afxdp"]["rx_frames"])
+    });
+    let x = &s["xdp"];
+    let a = &s["afxdp"];
+    // Every segment the client sent for the submit was redirected to the socket as MM1
+    // (retransmitted segments are frames too, but not in OutSegs).
+    let mm1_frames = x["packets"]["mm1"].as_u64().unwrap_or(0);
+    assert!(
+        (mm1_segs..=mm1_segs + retrans).contains(&mm1_frames),
+        "{mm1_frames} MM1 frames for {mm1_segs} segments ({retrans} retransmitted): {s:#}"
+    );
+    assert!(mm1_segs >= 4, "{mm1_segs} segments");
+    assert_eq!(s["messages"]["accepted"], 1, "{s:#}");
+    assert_eq!(afxdp_sum(&s["mm1"]["requests"]), 1, "{s:#}");
+    assert_eq!(s["mm1"]["requests"]["0"], 1, "{s:#}");
+    assert_eq!(afxdp_sum(&s["mm1"]["connections_accepted"]), 1, "{s:#}");
+    assert_eq!(s["dataplane"]["cores"]["afxdp"], 1, "{s:#}");
+    assert_eq!(x["attached"][&lab.server_if]["driver"], 1, "{s:#}");
+    assert_eq!(x["packets"]["mm4"], non_peer_syns + peer_syns, "{s:#}");
+    assert_eq!(x["dropped"]["not_peer"], non_peer_syns, "{s:#}");
+    assert_eq!(x["dropped"]["syn_rate"], 0, "{s:#}");
+    assert_eq!(x["redirect_no_socket"], 0, "{s:#}");
+    // Every redirected frame reached smoltcp: the MM1 segments, the peer's SYN, and the
+    // owned-address frames (ARP, 4 echo requests at least).
+    let redirected = x["redirected"].as_u64().unwrap_or(0);
+    assert_eq!(afxdp_sum(&a["rx_frames"]), redirected, "{s:#}");
+    assert_eq!(afxdp_sum(&s["netstack"]["frames_in"]), redirected, "{s:#}");
+    assert!(
+        redirected >= mm1_frames + peer_syns + 5,
+        "{redirected} redirected: {s:#}"
+    );
+    assert!(x["redirected_owned"].as_u64() >= Some(5), "{s:#}");
+    // The submit's answers, 4 echo replies, an ARP reply, the peer's RST at least.
+    assert!(afxdp_sum(&a["tx_frames"]) >= 7, "{s:#}");
+    assert_eq!(afxdp_sum(&a["tx_dropped"]), 0, "{s:#}");
+    assert_eq!(afxdp_sum(&a["kernel"]["rx_dropped"]), 0, "{s:#}");
+    assert_eq!(a["mode"]["0"]["copy"], 1, "{s:#}");
+    assert_eq!(a["queue"]["0"], 0, "{s:#}");
+    assert!(a["pages"]["0"].is_object(), "{s:#}");
+
+    // A few submits over one connection, for the figures.
+    let times = afxdp_submit_times(&lab, 20);
+    let mut sorted = times.clone();
+    sorted.sort_by(f64::total_cmp);
+    eprintln!(
+        "afxdp: first submit ({pdu_len} octets, ARP, handshake, {mm1_segs} segments) {:.1} ms \
+         from the test; 20 submits on one connection: median {:.2} ms, max {:.2} ms (curl \
+         time_total); redirected {redirected} frames ({} for owned-address ARP/ICMP), rx {} tx \
+         {} frames, non-peer SYNs dropped {non_peer_syns}, peer SYNs {peer_syns}",
+        first_submit.as_secs_f64() * 1e3,
+        sorted[sorted.len() / 2] * 1e3,
+        sorted[sorted.len() - 1] * 1e3,
+        x["redirected_owned"],
+        afxdp_sum(&a["rx_frames"]),
+        afxdp_sum(&a["tx_frames"]),
+    );
+
+    // SIGTERM: cores stopped, sockets closed, the XDP program detached.
+    let stats = mmsc.stop();
+    assert_eq!(stats.accepted, 21);
+    let log = mmsc.log();
+    assert!(
+        log.contains(&format!("mmsc: afxdp: detached from {}", lab.server_if))
+            && log.contains("mmsc: afxdp: stopped: 1 core(s) ended"),
+        "{log}"
+    );
+    let link = lab.server_link();
+    assert!(
+        !link.contains("prog/xdp"),
+        "still attached after the stop: {link}"
+    );
 }

@@ -3,7 +3,8 @@
 //! and their counters for the admin API.
 //!
 //! The rules are built in every build of mmsc (and tested; the `dpdk` backend's classifier
-//! takes them too, see dpdk_backend.rs); loading the programs needs the cargo feature `ebpf`
+//! and the `afxdp` backend's XDP program take them too, see dpdk_backend.rs and
+//! afxdp_backend.rs); loading the programs needs the cargo feature `ebpf`
 //! (clang and libbpf-dev to build, root or CAP_BPF + CAP_NET_ADMIN to run).
 
 use std::net::{IpAddr, SocketAddr};
@@ -54,6 +55,8 @@ pub fn rules(cfg: &Config, mm1: SocketAddr) -> Rules {
 
 #[cfg(feature = "ebpf")]
 pub use loaded::FastPath;
+#[cfg(feature = "afxdp")]
+pub use loaded::metrics as xdp_metrics;
 
 #[cfg(feature = "ebpf")]
 mod loaded {

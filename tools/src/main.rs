@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod admin;
+mod afxdp_backend;
 mod dpdk_backend;
 mod fastpath;
 mod pdu;
@@ -42,12 +43,26 @@ macro_rules! dpdk_backend {
         ""
     };
 }
+/// `, afxdp` in a build with backend afxdp.
+#[cfg(feature = "afxdp")]
+macro_rules! afxdp_backend {
+    () => {
+        ", afxdp"
+    };
+}
+#[cfg(not(feature = "afxdp"))]
+macro_rules! afxdp_backend {
+    () => {
+        ""
+    };
+}
 
 /// The version, with the dataplane backends this build can run.
 const VERSION: &str = concat!(
     env!("CARGO_PKG_VERSION"),
     " (backends: kernel",
     xdp_backend!(),
+    afxdp_backend!(),
     dpdk_backend!(),
     ")"
 );

@@ -17,6 +17,7 @@ use mmsc_wire::Limits;
 use mmsc_wire::http::HttpLimits;
 
 use crate::admin::{self, Metric, Source};
+use crate::afxdp_backend::{AfxdpBackend, AfxdpMetrics};
 use crate::dpdk_backend::{DpdkBackend, DpdkMetrics};
 
 /// Capacity of each core's job and reply rings.
@@ -125,9 +126,10 @@ pub fn run(config: Option<PathBuf>) -> Result<()> {
     let mut control_rings = Vec::new();
     let mut wake_cores: Vec<Arc<dyn Fn() + Send + Sync>> = Vec::new();
     let mut dpdk = None;
+    let mut afxdp = None;
     let fast_path;
-    if cfg.dataplane.backend == Backend::Dpdk {
-        // A DPDK port and a user-space TCP stack per core: no kernel socket.
+    if matches!(cfg.dataplane.backend, Backend::Dpdk | Backend::Afxdp) {
+        // DPDK ports or AF_XDP sockets, and a user-space TCP stack per core: no kernel socket.
         fast_path = None;
         let mut core_rings = Vec::with_capacity(cpus.len());
         for _ in &cpus {
@@ -136,16 +138,17 @@ pub fn run(config: Option<PathBuf>) -> Result<()> {
             control_rings.push(ctl);
         }
         let bell = Arc::clone(&doorbell);
-        let backend = DpdkBackend::start(
-            &cfg,
-            &cpus,
-            &front,
-            &http,
-            core_rings,
-            Arc::new(move || bell.ring()),
-        )?;
-        wake_cores = backend.wakers();
-        dpdk = Some(backend);
+        let wake_control: Arc<dyn Fn() + Send + Sync> = Arc::new(move || bell.ring());
+        if cfg.dataplane.backend == Backend::Dpdk {
+            let backend = DpdkBackend::start(&cfg, &cpus, &front, &http, core_rings, wake_control)?;
+            wake_cores = backend.wakers();
+            dpdk = Some(backend);
+        } else {
+            let backend =
+                AfxdpBackend::start(&cfg, &cpus, &front, &http, core_rings, wake_control)?;
+            wake_cores = backend.wakers();
+            afxdp = Some(backend);
+        }
     } else {
         // Every core's listener before any reactor runs, in one SO_REUSEPORT group on one
         // port (the steering program of backend xdp takes them all at once). Not earlier: a
@@ -192,6 +195,8 @@ pub fn run(config: Option<PathBuf>) -> Result<()> {
                 Backend::Xdp => " (the XDP program classifies the port and drops non-peers)",
                 Backend::Dpdk =>
                     " (the dpdk backend's classifier drops non-peers; the stack resets the peers)",
+                Backend::Afxdp =>
+                    " (the XDP program drops non-peers; the afxdp backend's stack resets the peers)",
                 _ => "",
             }
         );
@@ -235,18 +240,22 @@ pub fn run(config: Option<PathBuf>) -> Result<()> {
                 &cfg,
                 fast_path.clone(),
                 dpdk.as_ref().map(DpdkBackend::metrics_source),
+                afxdp.as_ref().map(AfxdpBackend::metrics_source),
             ),
         )?),
         None => None,
     };
-    let addr = match &dpdk {
-        Some(d) => d.mm1_addr(),
-        None => reactors.first().map_or(cfg.mm1.listen, |r| r.local_addr),
+    let addr = match (&dpdk, &afxdp) {
+        (Some(d), _) => d.mm1_addr(),
+        (None, Some(a)) => a.mm1_addr(),
+        (None, None) => reactors.first().map_or(cfg.mm1.listen, |r| r.local_addr),
     };
     eprintln!(
         "mmsc: serving MM1 at {} (listening on {addr}, {} dataplane core(s) on CPU {:?}, backend {}); store {} ({} records recovered); push mode {}; admin API {}",
         cfg.mm1.public_url.as_str(),
-        reactors.len() + dpdk.as_ref().map_or(0, DpdkBackend::cores),
+        reactors.len()
+            + dpdk.as_ref().map_or(0, DpdkBackend::cores)
+            + afxdp.as_ref().map_or(0, AfxdpBackend::cores),
         cpus,
         cfg.dataplane.backend,
         cfg.store.path.display(),
@@ -270,6 +279,9 @@ pub fn run(config: Option<PathBuf>) -> Result<()> {
     }
     if let Some(d) = dpdk {
         d.stop();
+    }
+    if let Some(a) = afxdp {
+        a.stop();
     }
     #[cfg(feature = "ebpf")]
     if let Some(f) = &fast_path {
@@ -305,9 +317,11 @@ fn check_backend(backend: Backend) -> Result<()> {
              build it with `cargo build --release -p mmsc --features dpdk` (needs libdpdk-dev, \
              pkg-config and libclang-dev), or use backend \"kernel\""
         ),
+        Backend::Afxdp if cfg!(feature = "afxdp") => Ok(()),
         Backend::Afxdp => bail!(
-            "dataplane backend \"{backend}\" is not available yet (kernel-bypass over AF_XDP \
-             is being built); use \"xdp\" or \"kernel\""
+            "dataplane backend \"afxdp\" needs the eBPF programs and AF_XDP, which this build of \
+             mmsc does not have: build it with `cargo build --release -p mmsc --features afxdp` \
+             (needs clang and libbpf-dev), or use backend \"xdp\" or \"kernel\""
         ),
     }
 }
@@ -378,7 +392,8 @@ type CoreCounter = (
     fn(&kernel::ReactorStats) -> &std::sync::atomic::AtomicU64,
 );
 
-/// What the admin API reports: the reactors' (or the dpdk backend's), the control plane's and
+/// What the admin API reports: the reactors' (or the dpdk or afxdp backend's), the control
+/// plane's and
 /// the store's counters.
 fn metrics_source(
     reactors: &[kernel::Reactor],
@@ -387,6 +402,7 @@ fn metrics_source(
     cfg: &Config,
     fast_path: FastPathHandle,
     dpdk: Option<DpdkMetrics>,
+    afxdp: Option<AfxdpMetrics>,
 ) -> Source {
     let reactor_stats: Vec<_> = reactors.iter().map(|r| Arc::clone(&r.stats)).collect();
     let stats = control.stats_reader();
@@ -418,11 +434,12 @@ fn metrics_source(
                 |s| &s.http_errors,
             ),
         ];
-        // The MM1 counters of each core: a reactor's, or a dpdk core's stack's.
+        // The MM1 counters of each core: a reactor's, or a dpdk or afxdp core's stack's.
         let cores: Vec<&kernel::ReactorStats> = reactor_stats
             .iter()
             .map(|s| &**s)
             .chain(dpdk.iter().flat_map(DpdkMetrics::mm1))
+            .chain(afxdp.iter().flat_map(AfxdpMetrics::mm1))
             .collect();
         for (name, help, field) in per_core {
             for (i, c) in cores.iter().enumerate() {
@@ -501,6 +518,9 @@ fn metrics_source(
         }
         if let Some(d) = &dpdk {
             m.extend(d.metrics());
+        }
+        if let Some(a) = &afxdp {
+            m.extend(a.metrics());
         }
         #[cfg(not(feature = "ebpf"))]
         let _ = &fast_path;

@@ -88,6 +88,23 @@ pub struct KernelStats {
     pub tx_ring_empty_descs: u64,
 }
 
+impl KernelStats {
+    /// The kernel's counters of the AF_XDP socket `socket` (`XDP_STATISTICS`): a device, or
+    /// a duplicate of its descriptor (`as_fd().try_clone_to_owned()`) that another thread
+    /// keeps to read them while the device runs elsewhere.
+    pub fn of(socket: impl AsFd) -> io::Result<KernelStats> {
+        let s = rustix::net::sockopt::xdp_statistics(socket)?;
+        Ok(KernelStats {
+            rx_dropped: s.rx_dropped,
+            rx_invalid_descs: s.rx_invalid_descs,
+            tx_invalid_descs: s.tx_invalid_descs,
+            rx_ring_full: s.rx_ring_full.unwrap_or(0),
+            rx_fill_ring_empty_descs: s.rx_fill_ring_empty_descs.unwrap_or(0),
+            tx_ring_empty_descs: s.tx_ring_empty_descs.unwrap_or(0),
+        })
+    }
+}
+
 /// Where the frames are: sizes and the two halves (see the module docs).
 #[derive(Clone, Copy, Debug)]
 struct Layout {
@@ -618,15 +635,7 @@ impl XskDevice {
 
     /// The kernel's counters of the socket.
     pub fn kernel_stats(&self) -> io::Result<KernelStats> {
-        let s = rustix::net::sockopt::xdp_statistics(self)?;
-        Ok(KernelStats {
-            rx_dropped: s.rx_dropped,
-            rx_invalid_descs: s.rx_invalid_descs,
-            tx_invalid_descs: s.tx_invalid_descs,
-            rx_ring_full: s.rx_ring_full.unwrap_or(0),
-            rx_fill_ring_empty_descs: s.rx_fill_ring_empty_descs.unwrap_or(0),
-            tx_ring_empty_descs: s.tx_ring_empty_descs.unwrap_or(0),
-        })
+        KernelStats::of(self)
     }
 
     /// Puts this socket in `xdp`'s XSKMAP at its queue: the program's redirects of that
@@ -648,16 +657,32 @@ impl XskDevice {
     /// Waits up to `timeout` for a received frame (poll(2) on the socket; in copy mode this
     /// also pushes out pending transmissions). True when one is there.
     pub fn wait(&self, timeout: Duration) -> io::Result<bool> {
-        let timeout = rustix::event::Timespec {
-            tv_sec: timeout.as_secs().min(i64::MAX as u64) as i64,
-            tv_nsec: i64::from(timeout.subsec_nanos()),
-        };
         let mut fds = [rustix::event::PollFd::new(
             self,
             rustix::event::PollFlags::IN,
         )];
-        let n = rustix::event::poll(&mut fds, Some(&timeout))?;
+        let n = rustix::event::poll(&mut fds, Some(&timespec(timeout)))?;
         Ok(n > 0)
+    }
+
+    /// [`wait`](Self::wait), ended early also when `doorbell` becomes readable: a socket or
+    /// eventfd another thread writes to to wake the thread that polls this device (the
+    /// caller drains it). True when a frame or the doorbell is there.
+    pub fn wait_or(&self, doorbell: BorrowedFd<'_>, timeout: Duration) -> io::Result<bool> {
+        let mut fds = [
+            rustix::event::PollFd::new(self, rustix::event::PollFlags::IN),
+            rustix::event::PollFd::new(&doorbell, rustix::event::PollFlags::IN),
+        ];
+        let n = rustix::event::poll(&mut fds, Some(&timespec(timeout)))?;
+        Ok(n > 0)
+    }
+}
+
+/// `timeout` as poll(2) takes it.
+fn timespec(timeout: Duration) -> rustix::event::Timespec {
+    rustix::event::Timespec {
+        tv_sec: timeout.as_secs().min(i64::MAX as u64) as i64,
+        tv_nsec: i64::from(timeout.subsec_nanos()),
     }
 }
 
