@@ -46,8 +46,27 @@ pub fn mmsc_bin() -> PathBuf {
     p
 }
 
-/// A free TCP port on 127.0.0.1 (bound to port 0, then released).
+/// Ports handed out by [`free_port`]: below the kernel's ephemeral range (32768-60999 by
+/// default), so that the source port of some other test's outgoing connection cannot take a
+/// port between the moment it is found free and the moment mmsc binds it.
+const TEST_PORTS: std::ops::Range<u16> = 20_000..32_000;
+
+/// A free TCP port on 127.0.0.1, outside the ephemeral range: tried in a sequence of its own
+/// per process (from the pid and a counter), the first one that binds. Another test process
+/// can still take it before mmsc binds it; [`Mmsc::start`] then tries again on other ports.
 pub fn free_port() -> u16 {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let span = u32::from(TEST_PORTS.end - TEST_PORTS.start);
+    let seed = std::process::id().wrapping_mul(2_654_435_761);
+    for _ in 0..span {
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        // An odd stride visits every port of the span once.
+        let port = TEST_PORTS.start + ((seed.wrapping_add(n.wrapping_mul(7919))) % span) as u16;
+        if TcpListener::bind((Ipv4Addr::LOCALHOST, port)).is_ok() {
+            return port;
+        }
+    }
     TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
@@ -250,9 +269,22 @@ impl Mmsc {
     /// wait until it accepts connections. Panics (with its log) when it does not within
     /// [`START_TIMEOUT`].
     pub fn start(config: Config) -> Mmsc {
-        let port = free_port();
-        let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
-        Mmsc::start_at(config, addr, None)
+        // The ports are found free, then bound by mmsc: another process can take one in
+        // between. Then mmsc says so and exits, and we try other ports (when we chose them).
+        let ours = config.get("mm1", "listen").is_none() && config.get("admin", "listen").is_none();
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, free_port()));
+            let mut m = Mmsc::prepare(config.clone(), addr, None);
+            match m.try_spawn() {
+                Ok(()) => return m,
+                Err(log) if ours && attempt < 5 && log.contains("Address already in use") => {
+                    eprintln!("mmsc-tests: a port was taken before mmsc bound it; again: {log}");
+                }
+                Err(log) => panic!("{log}"),
+            }
+        }
     }
 
     /// Start mmsc in network namespace `netns` (with `ip netns exec`), MM1 on `listen` (an
@@ -263,6 +295,13 @@ impl Mmsc {
     }
 
     fn start_at(config: Config, addr: SocketAddr, netns: Option<String>) -> Mmsc {
+        let mut m = Mmsc::prepare(config, addr, netns);
+        m.spawn();
+        m
+    }
+
+    /// The configuration written into a new temporary directory; not started.
+    fn prepare(config: Config, addr: SocketAddr, netns: Option<String>) -> Mmsc {
         let bin = mmsc_bin();
         let dir = TempDir::new("mmsc-tests-server");
         let mut config = config;
@@ -282,7 +321,7 @@ impl Mmsc {
         }
         let config_path = dir.path().join("mmsc.toml");
         std::fs::write(&config_path, config.to_toml()).expect("write the configuration");
-        let mut m = Mmsc {
+        Mmsc {
             bin,
             config_path,
             log_path: dir.path().join("mmsc.log"),
@@ -293,12 +332,17 @@ impl Mmsc {
             starts: 0,
             netns,
             dir,
-        };
-        m.spawn();
-        m
+        }
     }
 
     fn spawn(&mut self) {
+        if let Err(e) = self.try_spawn() {
+            panic!("{e}");
+        }
+    }
+
+    /// Start the process and wait until it serves; what went wrong, with its log, if not.
+    fn try_spawn(&mut self) -> Result<(), String> {
         assert!(self.child.is_none(), "mmsc is already running");
         let log = std::fs::OpenOptions::new()
             .create(true)
@@ -332,20 +376,23 @@ impl Mmsc {
                 TcpStream::connect_timeout(&self.addr, Duration::from_millis(500)).is_ok()
             };
             if ready {
-                return;
+                return Ok(());
             }
             if let Some(c) = self.child.as_mut()
                 && let Ok(Some(status)) = c.try_wait()
             {
                 self.child = None;
-                panic!("mmsc exited ({status}) during start-up:\n{}", self.log());
+                return Err(format!(
+                    "mmsc exited ({status}) during start-up:\n{}",
+                    self.log()
+                ));
             }
             if Instant::now() >= deadline {
-                panic!(
+                return Err(format!(
                     "mmsc did not accept connections on {} within {START_TIMEOUT:?}:\n{}",
                     self.addr,
                     self.log()
-                );
+                ));
             }
             std::thread::sleep(Duration::from_millis(25));
         }
