@@ -275,6 +275,10 @@ impl Server {
         );
         match backend {
             "kernel" => {}
+            "afxdp" => text.push_str(&format!(
+                "interface = \"{}\"\naddress = \"{server}/24\"\ncores = [0]\n",
+                lab.server_if
+            )),
             "dpdk" => text.push_str(&format!(
                 "address = \"{server}/24\"\ncores = [0]\n\
                  dpdk_args = [\"--no-huge\", \"--no-pci\", \"--no-shconf\", \"--no-telemetry\", \
@@ -474,12 +478,12 @@ fn bench(opts: &Options) -> Result<(), String> {
 
     let mut rows: Vec<Row> = Vec::new();
     for backend in &backends {
-        if !matches!(backend.as_str(), "kernel" | "xdp" | "dpdk") {
+        if !matches!(backend.as_str(), "kernel" | "xdp" | "afxdp" | "dpdk") {
             println!("{backend}: not run by this benchmark yet");
             continue;
         }
         // User-space stacks own the server's address: the kernel there must not have it.
-        let user_space = backend == "dpdk";
+        let user_space = backend == "dpdk" || backend == "afxdp";
         if user_space {
             lab.hand_server_side_to_user_space()?;
         }
