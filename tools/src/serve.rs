@@ -61,6 +61,7 @@ pub fn run(config: Option<PathBuf>) -> Result<()> {
     let mut store_cfg = StoreConfig::new(&cfg.store.path);
     store_cfg.segment_bytes = cfg.store.segment_bytes;
     store_cfg.max_batch_records = cfg.store.max_batch_records;
+    store_cfg.page_cache_window = cfg.store.page_cache_window_mb.saturating_mul(1024 * 1024);
     store_cfg.max_record_bytes = cfg.mm1.max_message_bytes * 2 + 64 * 1024;
     let (store, recovered) = Store::open(store_cfg, completions_tx, Box::new(move || bell.ring()))
         .with_context(|| format!("cannot open the store in {}", cfg.store.path.display()))?;

@@ -216,6 +216,10 @@ pub struct Store {
     pub segment_bytes: u64,
     /// Most records made durable by one fdatasync. Default 1024.
     pub max_batch_records: usize,
+    /// MiB of the most recently written records kept in the page cache once durable; older
+    /// ones are dropped from it (and read from the disk when asked for). 0 leaves it to the
+    /// kernel. Default 512.
+    pub page_cache_window_mb: u64,
 }
 
 impl Default for Store {
@@ -224,6 +228,7 @@ impl Default for Store {
             path: PathBuf::from("./mmsc-data"),
             segment_bytes: 64 * 1024 * 1024,
             max_batch_records: 1024,
+            page_cache_window_mb: 512,
         }
     }
 }
@@ -1031,6 +1036,7 @@ fn read_store(r: &mut Reader, root: &DeTable<'_>) -> Store {
         path: s.get("path", d.path, |v| string(v).map(PathBuf::from)),
         segment_bytes: s.get("segment_bytes", d.segment_bytes, uint),
         max_batch_records: s.get("max_batch_records", d.max_batch_records, uint),
+        page_cache_window_mb: s.get("page_cache_window_mb", d.page_cache_window_mb, uint),
     };
     s.finish();
     store

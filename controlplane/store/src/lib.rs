@@ -212,6 +212,12 @@ pub struct StoreConfig {
     pub max_batch_records: usize,
     /// Largest record accepted.
     pub max_record_bytes: usize,
+    /// Octets of the most recently written records kept in the page cache; older ones are
+    /// dropped from it once durable (`POSIX_FADV_DONTNEED`), so that writing reuses the
+    /// same pages instead of growing the cache into memory the machine has not touched yet
+    /// (costly on a VM), and readers of recent messages still find them in memory. A read of
+    /// an older record comes from the disk. 0 keeps everything (the kernel decides).
+    pub page_cache_window: u64,
 }
 
 impl StoreConfig {
@@ -222,6 +228,7 @@ impl StoreConfig {
             segment_bytes: 64 * 1024 * 1024,
             max_batch_records: 1024,
             max_record_bytes: 64 * 1024 * 1024,
+            page_cache_window: 512 * 1024 * 1024,
         }
     }
 }
@@ -449,6 +456,16 @@ struct Writer {
     active_size: u64,
     write_at: u64,
     lsn: u64,
+    /// How far the active segment is durable and accounted in `cached`.
+    active_synced: u64,
+    /// Durable ranges still in the page cache, oldest first: (segment, from, to).
+    cached: std::collections::VecDeque<(u32, u64, u64)>,
+    /// Their total length.
+    cached_bytes: u64,
+    /// Rolled segments with ranges in `cached` (the active one is `active_file`).
+    cached_files: BTreeMap<u32, File>,
+    /// Rolled in the current batch, not yet synced: (segment, from, to).
+    rolled: Vec<(u32, u64, u64)>,
 }
 
 impl Store {
@@ -545,6 +562,11 @@ impl Store {
             active_size,
             write_at,
             lsn: last_lsn,
+            active_synced: write_at,
+            cached: std::collections::VecDeque::new(),
+            cached_bytes: 0,
+            cached_files: BTreeMap::new(),
+            rolled: Vec::new(),
         };
         let handle = std::thread::Builder::new()
             .name("mmsc-store".into())
@@ -720,6 +742,7 @@ impl Writer {
         self.active_file = file;
         self.active_size = size;
         self.write_at = 0;
+        self.active_synced = 0;
         self.shared.active.store(u64::from(id), Ordering::Release);
         Ok(())
     }
@@ -803,8 +826,15 @@ impl Writer {
                     done.push((p.token, Ok(p.loc)));
                 }
                 self.set_used(self.active_id, self.write_at);
+                self.rolled
+                    .push((self.active_id, self.active_synced, self.write_at));
                 match self.active_file.try_clone() {
-                    Ok(f) => to_sync.push(f),
+                    Ok(f) => {
+                        if let Ok(keep) = f.try_clone() {
+                            self.cached_files.insert(self.active_id, keep);
+                        }
+                        to_sync.push(f)
+                    }
                     Err(e) => {
                         failed = true;
                         done.push((token, Err(io("keep segment for sync")(e))));
@@ -872,6 +902,9 @@ impl Writer {
         }
         if failed {
             self.shared.failed.store(true, Ordering::Release);
+            self.rolled.clear();
+        } else {
+            self.account_synced();
         }
         let written = done.iter().filter(|d| d.1.is_ok()).count() as u64;
         self.shared.records.fetch_add(written, Ordering::Relaxed);
@@ -882,10 +915,61 @@ impl Writer {
         (self.notify)();
     }
 
+    /// The ranges this batch made durable join the window; what falls out of it leaves the
+    /// page cache.
+    fn account_synced(&mut self) {
+        for (seg, from, to) in self.rolled.drain(..) {
+            if to > from {
+                self.cached.push_back((seg, from, to));
+                self.cached_bytes += to - from;
+            }
+        }
+        if self.write_at > self.active_synced {
+            self.cached
+                .push_back((self.active_id, self.active_synced, self.write_at));
+            self.cached_bytes += self.write_at - self.active_synced;
+        }
+        self.active_synced = self.write_at;
+        let window = self.cfg.page_cache_window;
+        if window == 0 {
+            self.cached.clear();
+            self.cached_bytes = 0;
+            self.cached_files.clear();
+            return;
+        }
+        while self.cached_bytes > window {
+            let Some((seg, from, to)) = self.cached.pop_front() else {
+                break;
+            };
+            let over = self.cached_bytes - window;
+            let drop_to = if to - from > over { from + over } else { to };
+            let file = if seg == self.active_id {
+                Some(&self.active_file)
+            } else {
+                self.cached_files.get(&seg)
+            };
+            if let Some(f) = file
+                && let Some(len) = std::num::NonZeroU64::new(drop_to - from)
+            {
+                // Clean pages only (the range is durable); mapped ones stay until unmapped.
+                let _ = rustix::fs::fadvise(f, from, Some(len), rustix::fs::Advice::DontNeed);
+            }
+            self.cached_bytes -= drop_to - from;
+            if drop_to < to {
+                self.cached.push_front((seg, drop_to, to));
+            } else if seg != self.active_id && !self.cached.iter().any(|c| c.0 == seg) {
+                self.cached_files.remove(&seg);
+            }
+        }
+    }
+
     fn delete(&mut self, id: u32) {
         if id == self.active_id {
             return;
         }
+        self.cached.retain(|c| c.0 != id);
+        self.cached_bytes = self.cached.iter().map(|c| c.2 - c.1).sum();
+        self.cached_files.remove(&id);
         if let Ok(mut maps) = self.shared.maps.write() {
             maps.remove(&id);
         }
@@ -919,6 +1003,39 @@ mod tests {
         (0..n)
             .map(|_| rx.recv_timeout(Duration::from_secs(10)).unwrap())
             .collect()
+    }
+
+    #[test]
+    fn records_dropped_from_the_page_cache_read_back_from_the_disk() {
+        let dir = tmpdir("window");
+        let (tx, rx) = crossbeam_channel::unbounded();
+        let mut cfg = StoreConfig::new(&dir);
+        cfg.segment_bytes = 64 * 1024;
+        cfg.page_cache_window = 8 * 1024;
+        let (s, _) = Store::open(cfg, tx, Box::new(|| {})).unwrap();
+        let body = |i: u64| -> Vec<u8> { (0..5000u64).map(|j| (i * 31 + j) as u8).collect() };
+        let mut locs = Vec::new();
+        for round in 0..6u64 {
+            for i in 0..10u64 {
+                let mut p = Payload::new();
+                p.push(body(round * 10 + i));
+                s.append(1, p, round * 10 + i).unwrap();
+            }
+            let mut done = wait(&rx, 10);
+            done.sort_by_key(|c| c.token);
+            locs.extend(done.into_iter().map(|c| c.result.unwrap()));
+        }
+        assert!(s.segments().len() > 3, "rolled over 64 KiB segments");
+        for (i, loc) in locs.iter().enumerate() {
+            assert_eq!(&*s.read(*loc).unwrap(), &body(i as u64)[..], "record {i}");
+        }
+        s.close();
+        // And after a restart, from the files.
+        let (s, r, _rx) = open(&dir, 64 * 1024);
+        assert_eq!(r.records.len(), 60);
+        assert_eq!(&*s.read(r.records[0].location).unwrap(), &body(0)[..]);
+        s.close();
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
