@@ -37,9 +37,10 @@ backends: MM1 submits (durable, 10 KB m-send-req, wrk) over a veth pair to mmsc 
 namespace, once per backend of the mmsc build (ratios to kernel), and the XDP MM4 ACL under a
 bounded SYN flood from a non-peer (trafgen)
 
-usage: backends [--quick] [--duration-secs N] [--connections N] [--flood-frames N]
-    --quick              1 s per backend, 1 000 000 flood frames (a smoke run)
-    --duration-secs N    seconds of wrk load per backend (default 10)
+usage: backends [--quick] [--rounds N] [--duration-secs N] [--connections N] [--flood-frames N]
+    --quick              1 round of 1 s per backend, 1 000 000 flood frames (a smoke run)
+    --rounds N           rounds, each running every backend once, interleaved (default 3)
+    --duration-secs N    seconds of wrk load per backend per round (default 5)
     --connections N      wrk keep-alive connections (default 32)
     --flood-frames N     SYN frames in the flood (default 20 000 000)
 
@@ -60,14 +61,16 @@ struct Options {
     duration: Duration,
     connections: usize,
     flood_frames: u64,
+    rounds: u32,
 }
 
 fn parse_args() -> Result<Option<Options>, String> {
     let mut o = Options {
         quick: false,
-        duration: Duration::from_secs(10),
+        duration: Duration::from_secs(5),
         connections: 32,
         flood_frames: 20_000_000,
+        rounds: 3,
     };
     let mut args = std::env::args().skip(1);
     let mut duration_set = false;
@@ -87,6 +90,7 @@ fn parse_args() -> Result<Option<Options>, String> {
                 duration_set = true;
             }
             "--connections" => o.connections = num("--connections")? as usize,
+            "--rounds" => o.rounds = num("--rounds")?.min(100) as u32,
             "--flood-frames" => {
                 o.flood_frames = num("--flood-frames")?;
                 flood_set = true;
@@ -97,6 +101,7 @@ fn parse_args() -> Result<Option<Options>, String> {
         }
     }
     if o.quick {
+        o.rounds = 1;
         if !duration_set {
             o.duration = Duration::from_secs(1);
         }
@@ -382,6 +387,61 @@ fn num(v: f64) -> String {
     out
 }
 
+/// One backend, started afresh, under wrk; its store removed after.
+fn one_run(
+    lab: &Lab,
+    mmsc: &Path,
+    dir: &Path,
+    backend: &str,
+    load: &WrkLoad<'_>,
+    url: &str,
+) -> Result<Row, String> {
+    // User-space stacks own the server's address: the kernel there must not have it.
+    let user_space = backend == "dpdk" || backend == "afxdp";
+    if user_space {
+        lab.hand_server_side_to_user_space()?;
+    }
+    let server = Server::start(lab, mmsc, dir, backend);
+    let (w, status, log) = match server {
+        Ok(server) => {
+            let w = wrk::run(load, url);
+            let status = server.status();
+            (w, status, server.stop())
+        }
+        Err(e) => (Err(e), Err(String::new()), String::new()),
+    };
+    if user_space {
+        lab.give_server_side_back()?;
+    }
+    // Its store goes, and with it its page cache: the next run writes into recycled pages as
+    // this one did, not into memory the machine never touched (on a VM that costs several
+    // microseconds per message, and would favour whoever runs first).
+    let _ = std::fs::remove_dir_all(dir.join(format!("store-{backend}")));
+    let w = w.map_err(|e| format!("{backend}: {e}\nmmsc log:\n{log}"))?;
+    let status = status?;
+    let accepted = counter(&status, &["messages", "accepted"]);
+    let mut detail = format!("{accepted} accepted");
+    if backend == "xdp" {
+        detail.push_str(&format!(
+            ", XDP saw {} MM1 frames",
+            counter(&status, &["xdp", "packets", "mm1"])
+        ));
+    }
+    if w.errors() > 0 {
+        return Err(format!(
+            "{backend}: {} errors from wrk (non-2xx {}, socket {:?})\n{log}",
+            w.errors(),
+            w.non_2xx,
+            w.socket_errors
+        ));
+    }
+    Ok(Row {
+        backend: backend.to_string(),
+        wrk: w,
+        detail,
+    })
+}
+
 struct Row {
     backend: String,
     wrk: WrkResult,
@@ -438,9 +498,10 @@ fn bench(opts: &Options) -> Result<(), String> {
         backends.join(", ")
     );
     println!(
-        "load: wrk 1 thread, {} keep-alive connections, {} s per backend, from namespace {} \
-         to {} ({}){}",
+        "load: wrk 1 thread, {} keep-alive connections, {} round(s) x {} s per backend, \
+         interleaved, from namespace {} to {} ({}){}",
         opts.connections,
+        opts.rounds,
         opts.duration.as_secs(),
         lab.client_ns,
         lab.server_ns,
@@ -476,78 +537,80 @@ fn bench(opts: &Options) -> Result<(), String> {
     };
     let url = format!("http://{}:{MM1_PORT}/mms", lab.v4(2));
 
-    let mut rows: Vec<Row> = Vec::new();
-    for backend in &backends {
-        if !matches!(backend.as_str(), "kernel" | "xdp" | "afxdp" | "dpdk") {
-            println!("{backend}: not run by this benchmark yet");
-            continue;
-        }
-        // User-space stacks own the server's address: the kernel there must not have it.
-        let user_space = backend == "dpdk" || backend == "afxdp";
-        if user_space {
-            lab.hand_server_side_to_user_space()?;
-        }
-        let server = Server::start(&lab, &mmsc, &dir.path, backend);
-        let (w, status, log) = match server {
-            Ok(server) => {
-                let w = wrk::run(&load, &url);
-                let status = server.status();
-                (w, status, server.stop())
+    let runnable: Vec<&String> = backends
+        .iter()
+        .filter(|b| {
+            let ok = matches!(b.as_str(), "kernel" | "xdp" | "afxdp" | "dpdk");
+            if !ok {
+                println!("{b}: not run by this benchmark yet");
             }
-            Err(e) => (Err(e), Err(String::new()), String::new()),
-        };
-        if user_space {
-            lab.give_server_side_back()?;
-        }
-        // Its store goes, and with it its page cache: the next backend writes into recycled
-        // pages as this one did, not into memory the machine never touched (on a VM that
-        // costs several microseconds per message, and would favour whoever runs first).
-        let _ = std::fs::remove_dir_all(dir.path.join(format!("store-{backend}")));
-        let w = w.map_err(|e| format!("{backend}: {e}\nmmsc log:\n{log}"))?;
-        let status = status?;
-        let accepted = counter(&status, &["messages", "accepted"]);
-        let mut detail = format!("{accepted} accepted");
-        if backend == "xdp" {
-            detail.push_str(&format!(
-                ", XDP saw {} MM1 frames",
-                counter(&status, &["xdp", "packets", "mm1"])
-            ));
-        }
-        if w.errors() > 0 {
-            return Err(format!(
-                "{backend}: {} errors from wrk (non-2xx {}, socket {:?})\n{log}",
-                w.errors(),
-                w.non_2xx,
-                w.socket_errors
-            ));
-        }
-        rows.push(Row {
-            backend: backend.clone(),
-            wrk: w,
-            detail,
-        });
-    }
-
+            ok
+        })
+        .collect();
+    // Rounds interleave the backends, so that a slow spell of this shared machine does not
+    // land on one backend only; each round starts each backend afresh.
+    let mut rows: Vec<Row> = Vec::new();
     println!();
     println!(
-        "{:<8} {:>12} {:>9} {:>9} {:>9} {:>10}  checks",
-        "backend", "requests/s", "p50 ms", "p90 ms", "p99 ms", "x kernel"
+        "{:<6} {:<8} {:>12} {:>9} {:>9} {:>9} {:>10}  checks",
+        "round", "backend", "requests/s", "p50 ms", "p90 ms", "p99 ms", "x kernel"
     );
-    let kernel_rate = rows
-        .iter()
-        .find(|r| r.backend == "kernel")
-        .map(|r| r.wrk.rate);
-    for r in &rows {
-        let ratio = kernel_rate.map_or("-".into(), |k| format!("{:.3}", r.wrk.rate / k));
+    for round in 1..=opts.rounds {
+        let mut kernel_rate = None;
+        for backend in &runnable {
+            let row = one_run(&lab, &mmsc, &dir.path, backend, &load, &url)?;
+            if backend.as_str() == "kernel" {
+                kernel_rate = Some(row.wrk.rate);
+            }
+            let ratio = kernel_rate.map_or("-".into(), |k| format!("{:.3}", row.wrk.rate / k));
+            println!(
+                "{:<6} {:<8} {:>12} {:>9.2} {:>9.2} {:>9.2} {:>10}  {}",
+                round,
+                row.backend,
+                num(row.wrk.rate),
+                row.wrk.p50_ms,
+                row.wrk.p90_ms,
+                row.wrk.p99_ms,
+                ratio,
+                row.detail
+            );
+            rows.push(row);
+        }
+    }
+
+    // All requests over all time per backend; latency: median of the rounds.
+    println!();
+    println!(
+        "{:<8} {:>12} {:>9} {:>9} {:>9} {:>10}  per round",
+        "summary", "requests/s", "p50 ms", "p90 ms", "p99 ms", "x kernel"
+    );
+    let total = |b: &str| -> (f64, Vec<&Row>) {
+        let rs: Vec<&Row> = rows.iter().filter(|r| r.backend == b).collect();
+        let req: u64 = rs.iter().map(|r| r.wrk.requests).sum();
+        let secs: f64 = rs.iter().map(|r| r.wrk.secs).sum();
+        (if secs > 0.0 { req as f64 / secs } else { 0.0 }, rs)
+    };
+    let median = |mut v: Vec<f64>| -> f64 {
+        v.sort_by(f64::total_cmp);
+        v.get(v.len() / 2).copied().unwrap_or(0.0)
+    };
+    let (kernel_total, kernel_rows) = total("kernel");
+    for backend in &runnable {
+        let (rate, rs) = total(backend);
+        let per_round: Vec<String> = rs
+            .iter()
+            .zip(kernel_rows.iter())
+            .map(|(r, k)| format!("{:.3}", r.wrk.rate / k.wrk.rate))
+            .collect();
         println!(
-            "{:<8} {:>12} {:>9.2} {:>9.2} {:>9.2} {:>10}  {}",
-            r.backend,
-            num(r.wrk.rate),
-            r.wrk.p50_ms,
-            r.wrk.p90_ms,
-            r.wrk.p99_ms,
-            ratio,
-            r.detail
+            "{:<8} {:>12} {:>9.2} {:>9.2} {:>9.2} {:>10.3}  {}",
+            backend,
+            num(rate),
+            median(rs.iter().map(|r| r.wrk.p50_ms).collect()),
+            median(rs.iter().map(|r| r.wrk.p90_ms).collect()),
+            median(rs.iter().map(|r| r.wrk.p99_ms).collect()),
+            rate / kernel_total,
+            per_round.join(", ")
         );
     }
     println!(
