@@ -160,6 +160,25 @@ fn run(
     for line in svc.log.drain(..) {
         eprintln!("mmsc: {line}");
     }
+    // The fetcher: reads messages that left the store's page-cache window into memory, off
+    // this thread and off the dataplane cores, then hands the retrieval back.
+    let (fetch_tx, fetch_rx) = crossbeam_channel::unbounded::<service::Fetch>();
+    let (fetched_tx, fetched_rx) = crossbeam_channel::unbounded::<service::Fetch>();
+    let fetcher = {
+        let store = cfg.store.clone();
+        let bell = Arc::clone(&cfg.doorbell);
+        std::thread::Builder::new()
+            .name("mmsc-fetch".into())
+            .spawn(move || {
+                while let Ok(f) = fetch_rx.recv() {
+                    store.prefetch(f.loc);
+                    if fetched_tx.send(f).is_err() {
+                        break;
+                    }
+                    bell.ring();
+                }
+            })
+    };
     let cores = cfg.rings.len();
     let mut backlog: Vec<VecDeque<Reply>> = (0..cores).map(|_| VecDeque::new()).collect();
     let mut last_tick = 0u64;
@@ -190,6 +209,11 @@ fn run(
             busy = true;
             svc.on_push_result(r, now);
         }
+        // Retrievals whose message is in memory now.
+        while let Ok(f) = fetched_rx.try_recv() {
+            busy = true;
+            svc.on_fetched(f, now);
+        }
         if now != last_tick || busy {
             if now >= last_release + 2 {
                 // Pages read through the store's maps would otherwise count in our resident
@@ -202,6 +226,14 @@ fn run(
         }
         for req in svc.pushes.drain(..) {
             pusher.send(req);
+        }
+        for f in std::mem::take(&mut svc.fetches) {
+            if fetcher.is_ok() {
+                let _ = fetch_tx.send(f);
+            } else {
+                // No fetcher thread: answer here, reading from the disk.
+                svc.on_fetched(f, now);
+            }
         }
         // Replies to the cores; what does not fit waits in a backlog.
         for reply in svc.replies.drain(..) {
@@ -248,4 +280,8 @@ fn run(
         }
     }
     pusher.stop();
+    drop(fetch_tx);
+    if let Ok(t) = fetcher {
+        let _ = t.join();
+    }
 }

@@ -28,6 +28,19 @@ use crate::records::{
     self, Id, MessageRecord, OutboxRecord, Recipient, RecipientKind, RecipientState, StateRecord,
 };
 
+/// A retrieval waiting for its message to be read into memory.
+#[derive(Clone, Debug)]
+pub struct Fetch {
+    /// The connection that asked.
+    pub conn: ConnId,
+    /// Its MSISDN.
+    pub msisdn: Option<String>,
+    /// The Content-Location token.
+    pub token: String,
+    /// Where the message is.
+    pub loc: Location,
+}
+
 /// Settings of the service.
 #[derive(Clone, Debug)]
 pub struct Settings {
@@ -70,6 +83,9 @@ pub struct Stats {
     pub segments_reclaimed: u64,
     /// Records relocated by compaction.
     pub records_relocated: u64,
+    /// Retrievals whose message was read back into memory by the fetcher first (it had left
+    /// the store's page-cache window).
+    pub fetched: u64,
 }
 
 #[derive(Clone, Debug)]
@@ -215,6 +231,10 @@ pub struct Service {
     pub replies: Vec<Reply>,
     /// Pushes to hand to the push workers.
     pub pushes: Vec<PushRequest>,
+    /// Retrievals of messages no longer in the store's page-cache window: their pages are
+    /// read on a fetcher thread (not here, not on a dataplane core), then
+    /// [`Service::on_fetched`] answers.
+    pub fetches: Vec<Fetch>,
     /// Counters.
     pub stats: Stats,
     /// Problems found at recovery or while running (for the log).
@@ -310,6 +330,7 @@ impl Service {
             next_job: 1,
             replies: Vec::new(),
             pushes: Vec::new(),
+            fetches: Vec::new(),
             stats: Stats::default(),
             log: Vec::new(),
         };
@@ -586,7 +607,7 @@ impl Service {
         let conn = job.conn;
         match job.kind {
             JobKind::Retrieve { msisdn, token } => {
-                self.retrieve(conn, msisdn.as_deref(), &token, now)
+                self.retrieve(conn, msisdn.as_deref(), &token, now, false)
             }
             JobKind::Post {
                 msisdn,
@@ -884,7 +905,20 @@ impl Service {
         format!("{}/{id}-{idx}", self.settings.content_location_base)
     }
 
-    fn retrieve(&mut self, conn: ConnId, msisdn: Option<&str>, token: &str, now: u64) {
+    /// A retrieval whose message was read into memory by the fetcher: answer it now.
+    pub fn on_fetched(&mut self, f: Fetch, now: u64) {
+        self.stats.fetched += 1;
+        self.retrieve(f.conn, f.msisdn.as_deref(), &f.token, now, true);
+    }
+
+    fn retrieve(
+        &mut self,
+        conn: ConnId,
+        msisdn: Option<&str>,
+        token: &str,
+        now: u64,
+        fetched: bool,
+    ) {
         let not_found = |s: &mut Service| {
             let r = mmsc_dataplane::mm1::retrieve_error(
                 now,
@@ -903,6 +937,18 @@ impl Service {
         if owner.is_none() || owner != msisdn || now >= m.rec.expiry_at {
             // Unknown, expired, or somebody else's: the same answer, so nothing leaks.
             return not_found(self);
+        }
+        if !fetched && !self.store.is_cached(m.loc) {
+            // Reading it here would wait for the disk (and so would the dataplane core that
+            // writes it out): the fetcher reads it first.
+            let loc = m.loc;
+            self.fetches.push(Fetch {
+                conn,
+                msisdn: msisdn.map(str::to_owned),
+                token: token.to_owned(),
+                loc,
+            });
+            return;
         }
         let Some(payload) = self.store.read(m.loc) else {
             return not_found(self);

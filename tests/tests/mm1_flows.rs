@@ -461,3 +461,44 @@ fn hidden_sender_is_not_shown() {
         "the sender's number in the m-retrieve-conf: {conf:?}"
     );
 }
+
+#[test]
+fn a_message_that_left_the_page_cache_window_is_fetched_and_retrieved_intact() {
+    // A 1 MiB window and 1 MiB segments: four messages of ~600 KB push the first one out of
+    // the page cache; its retrieval goes through the fetcher thread, and still gives the
+    // parts that were sent.
+    let mmsc = Mmsc::start(Config::new().set("store", "page_cache_window_mb", "1").set(
+        "store",
+        "segment_bytes",
+        "1048576",
+    ));
+    let (mut a, mut b) = (Handset::new(&mmsc, A), Handset::new(&mmsc, B));
+    let mut sent = Vec::new();
+    for i in 0..4u64 {
+        let tid = format!("win-{i}");
+        let req = mm1::send_req(
+            &tid,
+            &[B],
+            &format!("subject {tid}"),
+            false,
+            mm1::sample_parts(&format!("text of {tid}"), 600_000, i),
+        );
+        let mid = a.submit_ok(&req);
+        sent.push((req, mid));
+    }
+    for (req, mid) in &sent {
+        let (_, loc) = notification(&mmsc, B, mid);
+        let conf = b.retrieve(&loc);
+        mm1::assert_same_parts(conf.parts(), req.parts(), "retrieved");
+    }
+    let status = mmsc.status();
+    let fetched = status["messages"]["fetched_from_disk"]
+        .as_u64()
+        .unwrap_or(0);
+    assert!(
+        fetched >= 1,
+        "no retrieval went through the fetcher: {status:#}\n{}",
+        mmsc.log()
+    );
+    assert_eq!(status["messages"]["retrieved"], 4, "{status:#}");
+}

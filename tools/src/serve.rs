@@ -459,6 +459,12 @@ fn metrics_source(
             s.refused,
         ));
         m.push(Metric::counter(
+            "messages.fetched_from_disk",
+            "retrievals of messages that had left the store's page-cache window, read into \
+             memory by the fetcher thread before the answer",
+            s.fetched,
+        ));
+        m.push(Metric::counter(
             "messages.retrieved",
             "retrievals served",
             s.retrieved,

@@ -294,6 +294,14 @@ struct Shared {
     failed: AtomicBool,
     syncs: AtomicU64,
     records: AtomicU64,
+    /// Position (segment << 40 | offset) from which records are still in the page-cache
+    /// window; 0 while nothing was dropped (or the window is off).
+    cached_from: AtomicU64,
+}
+
+/// A record's position in the log, comparable across segments.
+fn position(segment: u32, offset: u64) -> u64 {
+    (u64::from(segment) << 40) | (offset & ((1 << 40) - 1))
 }
 
 /// A handle to the store; clone it freely. Dropping the last handle stops the writer after
@@ -548,6 +556,7 @@ impl Store {
             active: AtomicU64::new(u64::from(active_id)),
             failed: AtomicBool::new(false),
             syncs: AtomicU64::new(0),
+            cached_from: AtomicU64::new(0),
             records: AtomicU64::new(0),
         });
         let (tx, rx) = crossbeam_channel::unbounded();
@@ -606,6 +615,31 @@ impl Store {
             map: Arc::clone(map),
             range: start..end,
         })
+    }
+
+    /// True when the record at `loc` is within the page-cache window (recent enough to be in
+    /// memory); false when the store dropped it from the cache and reading it will wait for
+    /// the disk (see [`StoreConfig::page_cache_window`]). Readers on latency-critical threads
+    /// fetch such records on another thread first ([`Store::prefetch`]).
+    pub fn is_cached(&self, loc: Location) -> bool {
+        position(loc.segment, loc.offset) >= self.shared.cached_from.load(Ordering::Acquire)
+    }
+
+    /// Bring the record at `loc` into memory (touch each page of its mapping; blocks on the
+    /// disk). Returns false when there is no such record.
+    pub fn prefetch(&self, loc: Location) -> bool {
+        let Some(m) = self.read(loc) else {
+            return false;
+        };
+        let mut sum = 0u8;
+        for b in m.iter().step_by(4096) {
+            sum ^= *b;
+        }
+        if let Some(b) = m.last() {
+            sum ^= *b;
+        }
+        std::hint::black_box(sum);
+        true
     }
 
     /// Delete a segment that holds no live record any more (not the active one). Maps held
@@ -961,6 +995,13 @@ impl Writer {
                 self.cached_files.remove(&seg);
             }
         }
+        if let Some((seg, from, _)) = self.cached.front() {
+            // Page granularity: a record that starts on the first kept page is kept too.
+            let from = from & !4095;
+            self.shared
+                .cached_from
+                .fetch_max(position(*seg, from), Ordering::AcqRel);
+        }
     }
 
     fn delete(&mut self, id: u32) {
@@ -1026,6 +1067,9 @@ mod tests {
             locs.extend(done.into_iter().map(|c| c.result.unwrap()));
         }
         assert!(s.segments().len() > 3, "rolled over 64 KiB segments");
+        assert!(!s.is_cached(locs[0]), "the oldest record left the window");
+        assert!(s.is_cached(locs[59]), "the newest is in it");
+        assert!(s.prefetch(locs[0]));
         for (i, loc) in locs.iter().enumerate() {
             assert_eq!(&*s.read(*loc).unwrap(), &body(i as u64)[..], "record {i}");
         }
