@@ -548,7 +548,8 @@ fn bench(opts: &Options) -> Result<(), String> {
         })
         .collect();
     // Rounds interleave the backends, so that a slow spell of this shared machine does not
-    // land on one backend only; each round starts each backend afresh.
+    // land on one backend only; each round starts each backend afresh, in an order that
+    // rotates.
     let mut rows: Vec<Row> = Vec::new();
     println!();
     println!(
@@ -556,12 +557,21 @@ fn bench(opts: &Options) -> Result<(), String> {
         "round", "backend", "requests/s", "p50 ms", "p90 ms", "p99 ms", "x kernel"
     );
     for round in 1..=opts.rounds {
-        let mut kernel_rate = None;
-        for backend in &runnable {
-            let row = one_run(&lab, &mmsc, &dir.path, backend, &load, &url)?;
-            if backend.as_str() == "kernel" {
-                kernel_rate = Some(row.wrk.rate);
-            }
+        // The order rotates from round to round: no backend always runs first (or last).
+        let n = runnable.len().max(1);
+        let start = (round as usize - 1) % n;
+        let order: Vec<&String> = (0..n)
+            .filter_map(|i| runnable.get((start + i) % n).copied())
+            .collect();
+        let mut this_round = Vec::new();
+        for backend in order {
+            this_round.push(one_run(&lab, &mmsc, &dir.path, backend, &load, &url)?);
+        }
+        let kernel_rate = this_round
+            .iter()
+            .find(|r| r.backend == "kernel")
+            .map(|r| r.wrk.rate);
+        for row in this_round {
             let ratio = kernel_rate.map_or("-".into(), |k| format!("{:.3}", row.wrk.rate / k));
             println!(
                 "{:<6} {:<8} {:>12} {:>9.2} {:>9.2} {:>9.2} {:>10}  {}",
