@@ -492,7 +492,8 @@ pub fn arp_reply(
     f
 }
 
-/// The solicited-node multicast address of `addr` (ff02::1:ffXX:XXXX, RFC 4291).
+/// The solicited-node multicast address of `addr`: ff02::1:ff00:0/104 with the low 24 bits
+/// of `addr` (RFC 4291).
 pub fn solicited_node(addr: Ipv6Addr) -> Ipv6Addr {
     let o = addr.octets();
     Ipv6Addr::new(
@@ -508,8 +509,9 @@ pub fn solicited_node(addr: Ipv6Addr) -> Ipv6Addr {
 }
 
 /// An ICMPv6 Neighbor Solicitation from `src` for `target` as a host sends it: to the
-/// target's solicited-node multicast address (and its 33:33:ff:XX:XX:XX MAC), hop limit
-/// 255, with a source link-layer address option ([`SRC_MAC`]) and its checksum.
+/// target's solicited-node multicast address (and its 33:33:ff MAC with the same low 24
+/// bits), hop limit 255, with a source link-layer address option ([`SRC_MAC`]) and its
+/// checksum.
 pub fn neighbor_solicitation(src: Ipv6Addr, target: Ipv6Addr) -> Vec<u8> {
     let dst = solicited_node(target);
     let mut body = vec![135, 0, 0, 0, 0, 0, 0, 0];
