@@ -245,19 +245,26 @@ fn kernel_backend_over_veth() {
     assert!(!lab.server_link().contains("prog/xdp"));
 }
 
-/// Panics unless the `mmsc` under test can run backend `xdp` (`mmsc --version` lists its
-/// backends): a test that cannot test what it claims must not pass.
-fn require_xdp_build() {
+/// Panics unless the `mmsc` under test can run `backend` (`mmsc --version` lists the
+/// backends of its build, e.g. "(backends: kernel, xdp, dpdk)"), built with cargo feature
+/// `feature`: a test that cannot test what it claims must not pass.
+fn require_backend(backend: &str, feature: &str) {
     let (ok, out, err) = run_bounded(
         std::process::Command::new(mmsc_bin()).arg("--version"),
         IP_TIMEOUT,
     );
     let version = String::from_utf8_lossy(&out);
     assert!(ok, "mmsc --version: {err}");
+    let listed = version.split("backends:").nth(1).is_some_and(|l| {
+        l.trim()
+            .trim_end_matches(')')
+            .split(", ")
+            .any(|b| b == backend)
+    });
     assert!(
-        version.contains("xdp"),
-        "{} has no backend xdp ({}): build it with `cargo build --locked -p mmsc --features \
-         ebpf` (scripts/test does)",
+        listed,
+        "{} has no backend {backend} ({}): build it with `cargo build --locked -p mmsc \
+         --features {feature}` (scripts/test does)",
         mmsc_bin().display(),
         version.trim()
     );
@@ -266,7 +273,7 @@ fn require_xdp_build() {
 #[test]
 fn xdp_backend_over_veth() {
     require_root!();
-    require_xdp_build();
+    require_backend("xdp", "ebpf");
     let lab = Lab::new(202);
     // Checksum offload off on the sending side: needed on veth only for XDP redirects
     // between CPUs (afxdp), harmless here; it also makes every TCP segment its own frame.
@@ -390,7 +397,7 @@ fn xdp_backend_over_veth() {
 #[test]
 fn xdp_backend_start_up_errors() {
     require_root!();
-    require_xdp_build();
+    require_backend("xdp", "ebpf");
     let lab = Lab::new(203);
     let dir = mmsc_tests::TempDir::new("mmsc-tests-backends");
     let bin = mmsc_bin();
@@ -443,23 +450,6 @@ fn xdp_backend_start_up_errors() {
     assert!(!link.contains("prog/xdp"), "{link}");
 }
 
-/// Panics unless the `mmsc` under test can run backend `dpdk` (`mmsc --version` lists it).
-fn require_dpdk_build() {
-    let (ok, out, err) = run_bounded(
-        std::process::Command::new(mmsc_bin()).arg("--version"),
-        IP_TIMEOUT,
-    );
-    let version = String::from_utf8_lossy(&out);
-    assert!(ok, "mmsc --version: {err}");
-    assert!(
-        version.contains("dpdk"),
-        "{} has no backend dpdk ({}): build it with `cargo build --locked -p mmsc --features \
-         dpdk` (scripts/test does)",
-        mmsc_bin().display(),
-        version.trim()
-    );
-}
-
 /// The CPUs this process may run on (DPDK pins its lcores: a CPU outside the allowed set is
 /// an EAL error), from `/proc/self/status`.
 fn allowed_cpus() -> Vec<usize> {
@@ -497,16 +487,16 @@ fn all_cores(v: &serde_json::Value) -> u64 {
         .unwrap_or(0)
 }
 
-/// curl in the client namespace POSTs the same m-send-req `n` times over one connection
-/// (keep-alive); returns each transfer's total time (seconds), after checking every answer
-/// is HTTP 200.
-fn submit_times(lab: &Lab, n: usize) -> Vec<f64> {
+/// curl in the client namespace POSTs the same m-send-req (transaction `tid`, parts from
+/// `seed`) `n` times over one connection (keep-alive); returns each transfer's total time
+/// (seconds), after checking every answer is HTTP 200.
+fn submit_times(lab: &Lab, tid: &str, seed: u64, n: usize) -> Vec<f64> {
     let req = mm1::send_req(
-        "dpdk-timed",
+        tid,
         &[RECIPIENT],
         "latency",
         false,
-        mm1::sample_parts("timed", 2000, 11),
+        mm1::sample_parts("timed", 2000, seed),
     );
     let body = TempFile::new(".mms");
     std::fs::write(body.path(), mm1::encode(&req)).expect("write the m-send-req");
@@ -549,7 +539,7 @@ fn submit_times(lab: &Lab, n: usize) -> Vec<f64> {
 #[test]
 fn dpdk_backend_over_veth() {
     require_root!();
-    require_dpdk_build();
+    require_backend("dpdk", "dpdk");
     for tool in ["ping", "ethtool"] {
         assert!(
             have_tool(tool),
@@ -683,7 +673,7 @@ fn dpdk_backend_over_veth() {
     assert_eq!(all_cores(&d["tx_dropped"]), 0, "{s:#}");
 
     // A few submits over one connection, for the figures.
-    let times = submit_times(&lab, 20);
+    let times = submit_times(&lab, "dpdk-timed", 11, 20);
     let mut sorted = times.clone();
     sorted.sort_by(f64::total_cmp);
     eprintln!(
@@ -712,7 +702,7 @@ fn dpdk_backend_over_veth() {
 #[test]
 fn dpdk_backend_start_up_errors() {
     require_root!();
-    require_dpdk_build();
+    require_backend("dpdk", "dpdk");
     let lab = Lab::new(205);
     lab.hand_server_side_to_user_space();
     let dir = mmsc_tests::TempDir::new("mmsc-tests-backends");
@@ -792,23 +782,6 @@ fn dpdk_backend_start_up_errors() {
     }
 }
 
-/// Panics unless the `mmsc` under test can run backend `afxdp` (`mmsc --version` lists it).
-fn require_afxdp_build() {
-    let (ok, out, err) = run_bounded(
-        std::process::Command::new(mmsc_bin()).arg("--version"),
-        IP_TIMEOUT,
-    );
-    let version = String::from_utf8_lossy(&out);
-    assert!(ok, "mmsc --version: {err}");
-    assert!(
-        version.contains("afxdp"),
-        "{} has no backend afxdp ({}): build it with `cargo build --locked -p mmsc --features \
-         afxdp` (scripts/test does)",
-        mmsc_bin().display(),
-        version.trim()
-    );
-}
-
 /// A counter of the server namespace's kernel from `/proc/net/snmp` (`prefix` `Tcp:`,
 /// `Icmp:`, `Ip:`).
 fn afxdp_server_snmp(lab: &Lab, prefix: &str, name: &str) -> u64 {
@@ -828,65 +801,10 @@ fn afxdp_server_snmp(lab: &Lab, prefix: &str, name: &str) -> u64 {
     panic!("no {prefix} {name} in the server's /proc/net/snmp:\n{text}")
 }
 
-/// The sum of a per-core counter of `mmsc status` (`{"0": 3, "1": 4}`).
-fn afxdp_sum(v: &serde_json::Value) -> u64 {
-    v.as_object()
-        .map(|m| m.values().filter_map(serde_json::Value::as_u64).sum())
-        .unwrap_or(0)
-}
-
-/// curl in the client namespace POSTs an m-send-req `n` times over one connection
-/// (keep-alive); returns each transfer's total time in seconds (every answer HTTP 200).
-fn afxdp_submit_times(lab: &Lab, n: usize) -> Vec<f64> {
-    let req = mm1::send_req(
-        "afxdp-timed",
-        &[RECIPIENT],
-        "latency",
-        false,
-        mm1::sample_parts("timed", 2000, 13),
-    );
-    let body = TempFile::new(".mms");
-    std::fs::write(body.path(), mm1::encode(&req)).expect("write the m-send-req");
-    let url = format!("http://{}/mms", mm1_addr(lab));
-    let data = format!("@{}", body.path().display());
-    let msisdn = format!("X-MSISDN: {SENDER}");
-    let source = lab.client().to_string();
-    let mut args: Vec<&str> = vec![
-        "curl",
-        "-sS",
-        "--max-time",
-        "15",
-        "--interface",
-        &source,
-        "-H",
-        "Content-Type: application/vnd.wap.mms-message",
-        "-H",
-        &msisdn,
-        "--data-binary",
-        &data,
-        "-w",
-        "%{http_code} %{time_total}\\n",
-    ];
-    for _ in 0..n {
-        args.extend(["-o", "/dev/null", &url]);
-    }
-    let out = lab.client_sh(&args, Duration::from_secs(20));
-    let times: Vec<f64> = out
-        .lines()
-        .map(|l| {
-            let (code, t) = l.split_once(' ').unwrap_or((l, ""));
-            assert_eq!(code, "200", "{out}");
-            t.parse().unwrap_or_else(|_| panic!("curl time {t:?}"))
-        })
-        .collect();
-    assert_eq!(times.len(), n, "{out}");
-    times
-}
-
 #[test]
 fn afxdp_backend_over_veth() {
     require_root!();
-    require_afxdp_build();
+    require_backend("afxdp", "afxdp");
     let lab = Lab::new(206);
     let cfg = lab_config(&lab)
         .set_str("dataplane", "backend", "afxdp")
@@ -1075,7 +993,7 @@ fn afxdp_backend_over_veth() {
         s["xdp"]["packets"]["mm4"] == non_peer_syns + peer_syns
             && s["xdp"]["packets"]["mm1"].as_u64() >= Some(mm1_segs)
             && s["messages"]["accepted"] == 1
-            && s["xdp"]["redirected"] == afxdp_sum(&s["afxdp"]["rx_frames"])
+            && s["xdp"]["redirected"] == all_cores(&s["afxdp"]["rx_frames"])
     });
     let x = &s["xdp"];
     let a = &s["afxdp"];
@@ -1088,9 +1006,9 @@ fn afxdp_backend_over_veth() {
     );
     assert!(mm1_segs >= 4, "{mm1_segs} segments");
     assert_eq!(s["messages"]["accepted"], 1, "{s:#}");
-    assert_eq!(afxdp_sum(&s["mm1"]["requests"]), 1, "{s:#}");
+    assert_eq!(all_cores(&s["mm1"]["requests"]), 1, "{s:#}");
     assert_eq!(s["mm1"]["requests"]["0"], 1, "{s:#}");
-    assert_eq!(afxdp_sum(&s["mm1"]["connections_accepted"]), 1, "{s:#}");
+    assert_eq!(all_cores(&s["mm1"]["connections_accepted"]), 1, "{s:#}");
     assert_eq!(s["dataplane"]["cores"]["afxdp"], 1, "{s:#}");
     assert_eq!(x["attached"][&lab.server_if]["driver"], 1, "{s:#}");
     assert_eq!(x["packets"]["mm4"], non_peer_syns + peer_syns, "{s:#}");
@@ -1100,23 +1018,23 @@ fn afxdp_backend_over_veth() {
     // Every redirected frame reached smoltcp: the MM1 segments, the peer's SYN, and the
     // owned-address frames (ARP, 4 echo requests at least).
     let redirected = x["redirected"].as_u64().unwrap_or(0);
-    assert_eq!(afxdp_sum(&a["rx_frames"]), redirected, "{s:#}");
-    assert_eq!(afxdp_sum(&s["netstack"]["frames_in"]), redirected, "{s:#}");
+    assert_eq!(all_cores(&a["rx_frames"]), redirected, "{s:#}");
+    assert_eq!(all_cores(&s["netstack"]["frames_in"]), redirected, "{s:#}");
     assert!(
         redirected >= mm1_frames + peer_syns + 5,
         "{redirected} redirected: {s:#}"
     );
     assert!(x["redirected_owned"].as_u64() >= Some(5), "{s:#}");
     // The submit's answers, 4 echo replies, an ARP reply, the peer's RST at least.
-    assert!(afxdp_sum(&a["tx_frames"]) >= 7, "{s:#}");
-    assert_eq!(afxdp_sum(&a["tx_dropped"]), 0, "{s:#}");
-    assert_eq!(afxdp_sum(&a["kernel"]["rx_dropped"]), 0, "{s:#}");
+    assert!(all_cores(&a["tx_frames"]) >= 7, "{s:#}");
+    assert_eq!(all_cores(&a["tx_dropped"]), 0, "{s:#}");
+    assert_eq!(all_cores(&a["kernel"]["rx_dropped"]), 0, "{s:#}");
     assert_eq!(a["mode"]["0"]["copy"], 1, "{s:#}");
     assert_eq!(a["queue"]["0"], 0, "{s:#}");
     assert!(a["pages"]["0"].is_object(), "{s:#}");
 
     // A few submits over one connection, for the figures.
-    let times = afxdp_submit_times(&lab, 20);
+    let times = submit_times(&lab, "afxdp-timed", 13, 20);
     let mut sorted = times.clone();
     sorted.sort_by(f64::total_cmp);
     eprintln!(
@@ -1128,8 +1046,8 @@ fn afxdp_backend_over_veth() {
         sorted[sorted.len() / 2] * 1e3,
         sorted[sorted.len() - 1] * 1e3,
         x["redirected_owned"],
-        afxdp_sum(&a["rx_frames"]),
-        afxdp_sum(&a["tx_frames"]),
+        all_cores(&a["rx_frames"]),
+        all_cores(&a["tx_frames"]),
     );
 
     // SIGTERM: cores stopped, sockets closed, the XDP program detached.
