@@ -1108,8 +1108,9 @@ impl Service {
         };
         // A notification still queued for this recipient is moot now.
         if state != RecipientState::Notified {
+            let id = self.shared_id(id);
             self.jobs.remove(&PushKey::Notify {
-                id: Id::from(id),
+                id,
                 recipient: idx as u16,
             });
         }
@@ -1406,11 +1407,13 @@ impl Service {
 
     /// Drop the summary of a message once no notification of it is left to send.
     fn forget_summary_if_done(&mut self, id: &str) {
-        let Some(m) = self.msgs.get(id) else { return };
+        let Some((key, m)) = self.msgs.get_key_value(id) else {
+            return;
+        };
         let n = m.rcpts.len();
         let pending = (0..n).any(|i| {
             self.jobs.contains_key(&PushKey::Notify {
-                id: Id::from(id),
+                id: Id::clone(key),
                 recipient: i as u16,
             })
         });
