@@ -14,7 +14,7 @@ use std::time::Duration;
 use mmsc_wire::wsp::Body;
 use mmsc_wire::{Limits, Pdu};
 
-use crate::measure::{Config, Op, Stats, mb_per_s, measure};
+use crate::measure::{Config, Op, Stats, json_num, mb_per_s, measure};
 
 const HELP: &str = "\
 mmsc-bench: MMS PDU decode/encode, each beside a memcpy of the same octets
@@ -384,14 +384,6 @@ fn text_report(opts: &Options, results: &[CaseResult]) -> String {
     }
     s.push('\n');
     s
-}
-
-fn json_num(v: f64) -> String {
-    if v.is_finite() {
-        format!("{v:.3}")
-    } else {
-        "null".into()
-    }
 }
 
 fn json_report(opts: &Options, results: &[CaseResult]) -> String {

@@ -101,6 +101,15 @@ pub fn measure(ops: &mut [Op<'_>], cfg: &Config) -> Vec<Stats> {
         .collect()
 }
 
+/// A figure for the JSON reports: three decimals, or `null` when it is not finite.
+pub fn json_num(v: f64) -> String {
+    if v.is_finite() {
+        format!("{v:.3}")
+    } else {
+        "null".into()
+    }
+}
+
 /// MB/s (10^6 octets per second) for `bytes` handled in `ns`.
 pub fn mb_per_s(bytes: usize, ns: f64) -> f64 {
     bytes as f64 * 1e3 / ns

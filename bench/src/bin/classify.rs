@@ -20,7 +20,7 @@ use mmsc_classify::{
     Action, Class, Classifier, DropReason, Listener, Mode, Prefix, Rules, Slow, TcpFlags,
 };
 
-use crate::measure::{Config, Op, Stats, mb_per_s, measure};
+use crate::measure::{Config, Op, Stats, json_num, mb_per_s, measure};
 
 const HELP: &str = "\
 classify: the flow classifier on a mix of frames, one core, beside a memcpy of the same frames
@@ -616,14 +616,6 @@ fn text_report(opts: &Options, rows: &[Row], mix_verdicts: &str) -> String {
     }
     let _ = writeln!(s, "verdicts over one pass of the mix: {mix_verdicts}");
     s
-}
-
-fn json_num(v: f64) -> String {
-    if v.is_finite() {
-        format!("{v:.3}")
-    } else {
-        "null".into()
-    }
 }
 
 fn json_report(opts: &Options, rows: &[Row]) -> String {
