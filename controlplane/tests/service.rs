@@ -118,6 +118,12 @@ impl Rig {
             },
             now,
         );
+        // A message not in the store's memory window goes to the fetcher first (serve runs
+        // it on a thread of its own); do what it does.
+        for f in std::mem::take(&mut self.svc.fetches) {
+            assert!(self.store.prefetch(f.loc));
+            self.svc.on_fetched(f, now);
+        }
         let r = self.take_reply(conn);
         assert_eq!(r.response.status, 200);
         r.response

@@ -463,11 +463,11 @@ fn hidden_sender_is_not_shown() {
 }
 
 #[test]
-fn a_message_that_left_the_page_cache_window_is_fetched_and_retrieved_intact() {
+fn a_message_that_left_the_memory_window_is_fetched_and_retrieved_intact() {
     // A 1 MiB window and 1 MiB segments: four messages of ~600 KB push the first one out of
     // the page cache; its retrieval goes through the fetcher thread, and still gives the
     // parts that were sent.
-    let mmsc = Mmsc::start(Config::new().set("store", "page_cache_window_mb", "1").set(
+    let mmsc = Mmsc::start(Config::new().set("store", "window_mb", "1").set(
         "store",
         "segment_bytes",
         "1048576",

@@ -7,12 +7,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
-use mmsc_config::{Backend, Config, PushMode};
+use mmsc_config::{Backend, Config, PushMode, StoreIo};
 use mmsc_controlplane::service::Settings;
 use mmsc_controlplane::{ControlConfig, ControlPlane, Doorbell};
 use mmsc_dataplane::kernel::{self, ReactorConfig};
 use mmsc_dataplane::mm1::Mm1Front;
-use mmsc_store::{Store, StoreConfig};
+use mmsc_store::{IoMode, Store, StoreConfig};
 use mmsc_wire::Limits;
 use mmsc_wire::http::HttpLimits;
 
@@ -61,7 +61,11 @@ pub fn run(config: Option<PathBuf>) -> Result<()> {
     let mut store_cfg = StoreConfig::new(&cfg.store.path);
     store_cfg.segment_bytes = cfg.store.segment_bytes;
     store_cfg.max_batch_records = cfg.store.max_batch_records;
-    store_cfg.page_cache_window = cfg.store.page_cache_window_mb.saturating_mul(1024 * 1024);
+    store_cfg.page_cache_window = cfg.store.window_mb.saturating_mul(1024 * 1024);
+    store_cfg.io = match cfg.store.io {
+        StoreIo::Direct => IoMode::Direct,
+        StoreIo::Buffered => IoMode::Buffered,
+    };
     store_cfg.max_record_bytes = cfg.mm1.max_message_bytes * 2 + 64 * 1024;
     let (store, recovered) = Store::open(store_cfg, completions_tx, Box::new(move || bell.ring()))
         .with_context(|| format!("cannot open the store in {}", cfg.store.path.display()))?;
@@ -252,7 +256,7 @@ pub fn run(config: Option<PathBuf>) -> Result<()> {
         (None, None) => reactors.first().map_or(cfg.mm1.listen, |r| r.local_addr),
     };
     eprintln!(
-        "mmsc: serving MM1 at {} (listening on {addr}, {} dataplane core(s) on CPU {:?}, backend {}); store {} ({} records recovered); push mode {}; admin API {}",
+        "mmsc: serving MM1 at {} (listening on {addr}, {} dataplane core(s) on CPU {:?}, backend {}); store {} ({} records recovered, {} I/O); push mode {}; admin API {}",
         cfg.mm1.public_url.as_str(),
         reactors.len()
             + dpdk.as_ref().map_or(0, DpdkBackend::cores)
@@ -261,6 +265,7 @@ pub fn run(config: Option<PathBuf>) -> Result<()> {
         cfg.dataplane.backend,
         cfg.store.path.display(),
         stored_before,
+        store.io_mode().name(),
         cfg.push.mode,
         admin.as_ref().map_or("off".to_string(), |a| format!(
             "at http://{}/status",
@@ -409,6 +414,7 @@ fn metrics_source(
     let stats = control.stats_reader();
     let store = store.clone();
     let backend = cfg.dataplane.backend;
+    let cfg_io = cfg.store.io;
     Arc::new(move || {
         let mut m = Vec::new();
         let r = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
@@ -510,6 +516,14 @@ fn metrics_source(
             "records relocated by compaction",
             s.records_relocated,
         ));
+        m.push(
+            Metric::gauge(
+                "store.direct_io",
+                "1 while the store writes with O_DIRECT, 0 when through the page cache",
+                u64::from(store.io_mode() == IoMode::Direct),
+            )
+            .label("configured", cfg_io.as_str()),
+        );
         m.push(Metric::gauge(
             "store.failed",
             "1 once a write or sync failed (the store then refuses appends)",

@@ -58,6 +58,7 @@ OPTIONS:
     --long-secs N        length of the --long run (default 300)
     --mmsc PATH          the mmsc binary (default: target/release/mmsc beside this one)
     --keep               keep the temporary directory (store, logs, configurations)
+    --store-io MODE      mmsc's [store] io: direct (its default) or buffered
     -h, --help           this text
 
 Needs wrk and nginx (Debian: apt-get install wrk nginx-light); counts fdatasyncs with perf
@@ -77,6 +78,8 @@ struct Options {
     long_secs: u64,
     mmsc: Option<PathBuf>,
     keep: bool,
+    /// `[store] io` of the mmsc under test ("direct" or "buffered"); None: its default.
+    store_io: Option<String>,
 }
 
 enum Mode {
@@ -89,6 +92,7 @@ fn parse_args(args: &[String]) -> Result<Mode, String> {
     let mut long = false;
     let mut keep = false;
     let mut mmsc = None;
+    let mut store_io = None;
     let mut nums: [Option<u64>; 8] = [None; 8];
     const NAMES: [&str; 8] = [
         "--duration-secs",
@@ -108,6 +112,10 @@ fn parse_args(args: &[String]) -> Result<Mode, String> {
             "--long" => long = true,
             "--keep" => keep = true,
             "--mmsc" => mmsc = Some(PathBuf::from(it.next().ok_or("--mmsc needs a path")?)),
+            "--store-io" => match it.next().map(String::as_str) {
+                Some(m @ ("direct" | "buffered")) => store_io = Some(m.to_string()),
+                _ => return Err("--store-io needs direct or buffered".into()),
+            },
             other => {
                 let i = NAMES
                     .iter()
@@ -148,6 +156,7 @@ fn parse_args(args: &[String]) -> Result<Mode, String> {
         long,
         long_secs: long_secs.unwrap_or(300),
         mmsc,
+        store_io,
         keep,
     };
     if opts.threads > opts.connections {
@@ -316,7 +325,13 @@ fn run(opts: &Options, rep: &mut Report) -> Result<(), String> {
     ));
 
     let nginx = Nginx::start(&paths.nginx, &dir.path, free_port()?)?;
-    let mmsc = Mmsc::start(&paths.mmsc, &dir.path, free_port()?, None)?;
+    let mmsc = Mmsc::start(
+        &paths.mmsc,
+        &dir.path,
+        free_port()?,
+        None,
+        opts.store_io.as_deref(),
+    )?;
     let pid = mmsc.guard.pid();
     let first = mmsc.stderr();
     if let Some(l) = first.lines().find(|l| l.contains("serving MM1")) {
@@ -721,7 +736,13 @@ fn long_run(opts: &Options, paths: &Paths, dir: &Path, rep: &mut Report) -> Resu
     const EXPIRY: u64 = 60;
     let sub = dir.join("long");
     std::fs::create_dir_all(&sub).map_err(|e| e.to_string())?;
-    let mmsc = Mmsc::start(&paths.mmsc, &sub, free_port()?, Some(EXPIRY))?;
+    let mmsc = Mmsc::start(
+        &paths.mmsc,
+        &sub,
+        free_port()?,
+        Some(EXPIRY),
+        opts.store_io.as_deref(),
+    )?;
     let pid = mmsc.guard.pid();
     rep.line(String::new());
     rep.line(format!(

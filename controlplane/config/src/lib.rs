@@ -216,10 +216,57 @@ pub struct Store {
     pub segment_bytes: u64,
     /// Most records made durable by one fdatasync. Default 1024.
     pub max_batch_records: usize,
-    /// MiB of the most recently written records kept in the page cache once durable; older
-    /// ones are dropped from it (and read from the disk when asked for). 0 leaves it to the
-    /// kernel. Default 512.
-    pub page_cache_window_mb: u64,
+    /// How records are written. Default [`StoreIo::Direct`].
+    pub io: StoreIo,
+    /// MiB of the most recently written records kept in memory to serve retrievals; older ones
+    /// are read from the disk (by a fetcher thread) when asked for. Direct I/O: the store's
+    /// own write buffers (at least the newest batch; 0 keeps none). Buffered: the page cache
+    /// (older ranges are dropped from it; 0 leaves it to the kernel). Default 256.
+    pub window_mb: u64,
+}
+
+/// `[store] io`: how the store writes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StoreIo {
+    /// `"direct"`: `O_DIRECT` writes from the store's own aligned buffers, no page-cache copy
+    /// (falls back to buffered where the file system refuses it). The default.
+    #[default]
+    Direct,
+    /// `"buffered"`: writes through the page cache.
+    Buffered,
+}
+
+impl StoreIo {
+    const NAMES: &[&str] = &["direct", "buffered"];
+
+    /// The name used in the file.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StoreIo::Direct => "direct",
+            StoreIo::Buffered => "buffered",
+        }
+    }
+}
+
+impl FromStr for StoreIo {
+    type Err = UnknownName;
+
+    fn from_str(s: &str) -> Result<StoreIo, UnknownName> {
+        match s {
+            "direct" => Ok(StoreIo::Direct),
+            "buffered" => Ok(StoreIo::Buffered),
+            _ => Err(UnknownName {
+                expected: StoreIo::NAMES,
+            }),
+        }
+    }
+}
+
+impl fmt::Display for StoreIo {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 impl Default for Store {
@@ -228,7 +275,8 @@ impl Default for Store {
             path: PathBuf::from("./mmsc-data"),
             segment_bytes: 64 * 1024 * 1024,
             max_batch_records: 1024,
-            page_cache_window_mb: 512,
+            io: StoreIo::Direct,
+            window_mb: 256,
         }
     }
 }
@@ -280,7 +328,8 @@ impl fmt::Display for PushMode {
     }
 }
 
-/// A name that is not one of a fixed set (a [`PushMode`], [`Backend`] or [`XdpMode`]).
+/// A name that is not one of a fixed set (a [`PushMode`], [`Backend`], [`XdpMode`] or
+/// [`StoreIo`]).
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("expected one of {}", quoted_list(self.expected))]
 pub struct UnknownName {
@@ -1036,7 +1085,8 @@ fn read_store(r: &mut Reader, root: &DeTable<'_>) -> Store {
         path: s.get("path", d.path, |v| string(v).map(PathBuf::from)),
         segment_bytes: s.get("segment_bytes", d.segment_bytes, uint),
         max_batch_records: s.get("max_batch_records", d.max_batch_records, uint),
-        page_cache_window_mb: s.get("page_cache_window_mb", d.page_cache_window_mb, uint),
+        io: s.get("io", d.io, |v| parsed("a store I/O mode", v)),
+        window_mb: s.get("window_mb", d.window_mb, uint),
     };
     s.finish();
     store

@@ -49,6 +49,7 @@ impl Mmsc {
         dir: &Path,
         port: u16,
         expiry_secs: Option<u64>,
+        store_io: Option<&str>,
     ) -> Result<Mmsc, String> {
         let store = dir.join("store");
         let config = dir.join("mmsc.toml");
@@ -64,11 +65,12 @@ impl Mmsc {
         }
         text.push_str(&format!(
             "[subscribers]\nlocal_prefixes = [\"+35840\"]\n\
-             [store]\npath = \"{}\"\n\
+             [store]\npath = \"{}\"\n{}\
              [push]\nmode = \"log\"\n\
              [dataplane]\nbackend = \"kernel\"\ncores = []\n\
              [admin]\nlisten = \"\"\n",
-            store.display()
+            store.display(),
+            store_io.map_or(String::new(), |m| format!("io = \"{m}\"\n"))
         ));
         std::fs::write(&config, text)
             .map_err(|e| format!("cannot write {}: {e}", config.display()))?;
