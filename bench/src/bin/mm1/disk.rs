@@ -1,6 +1,8 @@
 //! The disk's own rate for the durable path, measured in the same run: records of the
-//! message's size written one after the other with `pwrite` into a preallocated file (as the
-//! store does: `fallocate`d segments), one `fdatasync` per batch of N records.
+//! message's size written one after the other into a preallocated file (as the store does:
+//! `fallocate`d segments), one `fdatasync` per batch of N records. Two ways, as the store's
+//! two modes: `buffered` (one `pwrite` per record, through the page cache) and `direct` (the
+//! batch copied into a 4 KiB-aligned buffer, padded to whole blocks, one `O_DIRECT` `pwrite`).
 
 use std::fs::{File, OpenOptions};
 use std::os::unix::fs::FileExt;
@@ -11,11 +13,16 @@ use std::time::{Duration, Instant};
 /// Size of one preallocated file, as the store's default segment.
 const FILE_BYTES: u64 = 64 << 20;
 
+/// Block size of direct writes (offsets, lengths and buffer addresses), as the store's.
+const BLOCK: usize = 4096;
+
 /// The figures of one batch size.
 #[derive(Clone, Debug)]
 pub struct DiskResult {
     /// Records per fdatasync.
     pub batch: usize,
+    /// Direct (true) or buffered writes.
+    pub direct: bool,
     /// Records per second.
     pub rate: f64,
     /// MB/s (10^6 octets).
@@ -32,7 +39,7 @@ struct Segment {
 impl Segment {
     /// A new preallocated file: `fallocate -l` (util-linux) gives the same unwritten extents
     /// as the store's fallocate(2); without it, a sparse file.
-    fn create(path: &Path) -> Result<Segment, String> {
+    fn create(path: &Path, direct: bool) -> Result<Segment, String> {
         let _ = std::fs::remove_file(path);
         let file = OpenOptions::new()
             .create(true)
@@ -53,6 +60,15 @@ impl Segment {
             file.set_len(FILE_BYTES).map_err(|e| e.to_string())?;
         }
         file.sync_all().map_err(|e| e.to_string())?;
+        if direct {
+            use std::os::unix::fs::OpenOptionsExt;
+            let file = OpenOptions::new()
+                .write(true)
+                .custom_flags(rustix::fs::OFlags::DIRECT.bits() as i32)
+                .open(path)
+                .map_err(|e| format!("cannot open {} with O_DIRECT: {e}", path.display()))?;
+            return Ok(Segment { file, at: 0 });
+        }
         Ok(Segment { file, at: 0 })
     }
 }
@@ -66,25 +82,52 @@ pub fn measure(
     dir: &Path,
     record_bytes: usize,
     batch: usize,
+    direct: bool,
     duration: Duration,
 ) -> Result<DiskResult, String> {
     let batch = batch.max(1);
     let name = |i: usize| dir.join(format!("disk-reference.{batch}.{i}.seg"));
     let mut files = 1;
     let result = (|| {
-        let mut seg = Segment::create(&name(0))?;
+        let mut seg = Segment::create(&name(0), direct)?;
         // Data that does not compress or dedupe to nothing, like a JPEG.
         let mut record = vec![0u8; record_bytes];
         crate::fixtures::XorShift64::new(0xD15C).fill(&mut record);
+        // Direct mode: one aligned buffer for a whole batch.
+        let run = (record_bytes * batch).next_multiple_of(BLOCK);
+        let mut staging = if direct {
+            vec![0u8; run + BLOCK]
+        } else {
+            Vec::new()
+        };
+        let skip = (BLOCK - staging.as_ptr().addr() % BLOCK) % BLOCK;
         let mut sync_ns: Vec<u64> = Vec::new();
         let mut records = 0u64;
         let start = Instant::now();
         while records == 0 || start.elapsed() < duration {
-            for _ in 0..batch {
+            if direct {
+                if seg.at + run as u64 > FILE_BYTES.max(run as u64) {
+                    seg = Segment::create(&name(files), true)?;
+                    files += 1;
+                }
+                let buf = staging
+                    .get_mut(skip..skip + run)
+                    .ok_or("staging buffer too short")?;
+                // A copy per record, as the store makes into its chunk.
+                for chunk in buf.chunks_mut(record_bytes).take(batch) {
+                    let n = chunk.len();
+                    chunk.copy_from_slice(record.get(..n).unwrap_or(&[]));
+                }
+                seg.file
+                    .write_all_at(buf, seg.at)
+                    .map_err(|e| format!("direct write: {e}"))?;
+                seg.at += run as u64;
+            }
+            for _ in 0..if direct { 0 } else { batch } {
                 if seg.at + record_bytes as u64 > FILE_BYTES {
                     // The store rolls to a new segment; so does this.
                     seg.file.sync_data().map_err(|e| e.to_string())?;
-                    seg = Segment::create(&name(files))?;
+                    seg = Segment::create(&name(files), false)?;
                     files += 1;
                 }
                 seg.file
@@ -104,6 +147,7 @@ pub fn measure(
         let p50 = sync_ns.get(sync_ns.len() / 2).copied().unwrap_or(0);
         Ok(DiskResult {
             batch,
+            direct,
             rate: records as f64 / secs,
             mb_per_s: records as f64 * record_bytes as f64 / secs / 1e6,
             sync_p50_ms: p50 as f64 / 1e6,

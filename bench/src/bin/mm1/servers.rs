@@ -10,6 +10,10 @@ use std::time::{Duration, Instant};
 use crate::message::parse_log_line;
 use crate::procs::{Guard, wait_listening};
 
+/// `[store] window_mb` of the mmsc under test (its default): MiB of recent records the store
+/// keeps in memory (with direct I/O, its own buffers: anonymous memory of this fixed size).
+pub const WINDOW_MB: u64 = 256;
+
 /// A running `mmsc serve`.
 #[derive(Debug)]
 pub struct Mmsc {
@@ -65,7 +69,7 @@ impl Mmsc {
         }
         text.push_str(&format!(
             "[subscribers]\nlocal_prefixes = [\"+35840\"]\n\
-             [store]\npath = \"{}\"\n{}\
+             [store]\npath = \"{}\"\nwindow_mb = {WINDOW_MB}\n{}\
              [push]\nmode = \"log\"\n\
              [dataplane]\nbackend = \"kernel\"\ncores = []\n\
              [admin]\nlisten = \"\"\n",
@@ -98,6 +102,14 @@ impl Mmsc {
             store,
             stderr,
         })
+    }
+
+    /// The store's write mode as its start-up line says ("direct" or "buffered").
+    pub fn store_io(&self) -> Option<String> {
+        let text = std::fs::read_to_string(&self.stderr).ok()?;
+        let line = text.lines().find(|l| l.starts_with("mmsc: serving MM1"))?;
+        let (before, _) = line.split_once(" I/O)")?;
+        Some(before.rsplit(' ').next()?.to_string())
     }
 
     /// The URL wrk posts to.
