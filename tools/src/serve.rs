@@ -62,6 +62,7 @@ pub fn run(config: Option<PathBuf>) -> Result<()> {
     store_cfg.segment_bytes = cfg.store.segment_bytes;
     store_cfg.max_batch_records = cfg.store.max_batch_records;
     store_cfg.page_cache_window = cfg.store.window_mb.saturating_mul(1024 * 1024);
+    store_cfg.prepare_segments = cfg.store.prepare_segments;
     store_cfg.io = match cfg.store.io {
         StoreIo::Direct => IoMode::Direct,
         StoreIo::Buffered => IoMode::Buffered,
@@ -524,6 +525,11 @@ fn metrics_source(
             )
             .label("configured", cfg_io.as_str()),
         );
+        m.push(Metric::counter(
+            "store.segments_prepared",
+            "segments rolled into that were written with zeros ahead of time",
+            store.prepared_segments_used(),
+        ));
         m.push(Metric::gauge(
             "store.failed",
             "1 once a write or sync failed (the store then refuses appends)",

@@ -223,6 +223,9 @@ pub struct Store {
     /// own write buffers (at least the newest batch; 0 keeps none). Buffered: the page cache
     /// (older ranges are dropped from it; 0 leaves it to the kernel). Default 256.
     pub window_mb: u64,
+    /// Keep the next segment written with zeros ahead of time, so group commits overwrite
+    /// allocated blocks and their fdatasync needs no journal commit. Default true.
+    pub prepare_segments: bool,
 }
 
 /// `[store] io`: how the store writes.
@@ -277,6 +280,7 @@ impl Default for Store {
             max_batch_records: 1024,
             io: StoreIo::Direct,
             window_mb: 256,
+            prepare_segments: true,
         }
     }
 }
@@ -1087,6 +1091,7 @@ fn read_store(r: &mut Reader, root: &DeTable<'_>) -> Store {
         max_batch_records: s.get("max_batch_records", d.max_batch_records, uint),
         io: s.get("io", d.io, |v| parsed("a store I/O mode", v)),
         window_mb: s.get("window_mb", d.window_mb, uint),
+        prepare_segments: s.get("prepare_segments", d.prepare_segments, boolean),
     };
     s.finish();
     store

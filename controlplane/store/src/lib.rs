@@ -333,11 +333,16 @@ pub struct StoreConfig {
     pub page_cache_window: u64,
     /// Direct or buffered writes.
     pub io: IoMode,
+    /// Keep the next segment written with zeros ahead of time (a thread of its own), so that
+    /// group commits overwrite allocated blocks: their `fdatasync` flushes the data without a
+    /// file-system journal commit for converting preallocated blocks. Costs a second write of
+    /// every new segment (as PostgreSQL's WAL zero-fill).
+    pub prepare_segments: bool,
 }
 
 impl StoreConfig {
     /// Defaults for `path`: 64 MiB segments, batches of up to 1024 records, 64 MiB records,
-    /// a 512 MiB window, direct I/O.
+    /// a 512 MiB window, direct I/O, prepared segments.
     pub fn new(path: impl Into<PathBuf>) -> Self {
         StoreConfig {
             path: path.into(),
@@ -346,6 +351,7 @@ impl StoreConfig {
             max_record_bytes: 64 * 1024 * 1024,
             page_cache_window: 512 * 1024 * 1024,
             io: IoMode::Direct,
+            prepare_segments: true,
         }
     }
 }
@@ -424,6 +430,8 @@ struct Shared {
     failed: AtomicBool,
     syncs: AtomicU64,
     records: AtomicU64,
+    /// Segments that were prepared (zero-filled) ahead of time when the writer rolled.
+    prepared_used: AtomicU64,
     /// Position (segment << 40 | offset) from which records are still in the page-cache
     /// window; 0 while nothing was dropped (or the window is off).
     cached_from: AtomicU64,
@@ -469,11 +477,15 @@ fn map_file(file: &File) -> Result<Mmap, StoreError> {
 /// A second descriptor of a segment, for direct writes; `None` where the file system refuses
 /// `O_DIRECT`.
 fn open_direct(dir: &Path, id: u32) -> Option<File> {
+    open_direct_path(&segment_path(dir, id))
+}
+
+fn open_direct_path(path: &Path) -> Option<File> {
     use std::os::unix::fs::OpenOptionsExt;
     OpenOptions::new()
         .write(true)
         .custom_flags(rustix::fs::OFlags::DIRECT.bits() as i32)
-        .open(segment_path(dir, id))
+        .open(path)
         .ok()
 }
 
@@ -492,6 +504,71 @@ fn segment_size(cfg: &StoreConfig, need: u64) -> u64 {
     match cfg.io {
         IoMode::Direct => size.next_multiple_of(BLOCK),
         IoMode::Buffered => size,
+    }
+}
+
+/// Create a segment file under a temporary name and write it with zeros (direct writes where
+/// the file system allows them), durably.
+fn prepare_segment(dir: &Path, n: u64, size: u64, stop: &AtomicBool) -> std::io::Result<Prepared> {
+    let path = dir.join(format!("next-{n}.seg{PREPARING}"));
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(&path)?;
+    let result = (|| {
+        rustix::fs::fallocate(&file, rustix::fs::FallocateFlags::empty(), 0, size)?;
+        const STEP: usize = 1 << 20;
+        let zeros = memmap2::MmapMut::map_anon(STEP)?;
+        let direct = open_direct_path(&path);
+        let mut at = 0u64;
+        while at < size {
+            if stop.load(Ordering::Acquire) {
+                return Err(std::io::ErrorKind::Interrupted.into());
+            }
+            let n = (size - at).min(STEP as u64) as usize;
+            let chunk = zeros.get(..n).unwrap_or(&[]);
+            match &direct {
+                Some(d) if n.is_multiple_of(BLOCK as usize) => d.write_all_at(chunk, at)?,
+                _ => file.write_all_at(chunk, at)?,
+            }
+            at += n as u64;
+        }
+        file.sync_all()?;
+        Ok(())
+    })();
+    match result {
+        Ok(()) => Ok(Prepared { path, file }),
+        Err(e) => {
+            let _ = std::fs::remove_file(&path);
+            Err(e)
+        }
+    }
+}
+
+/// The preparer thread: always one zero-filled segment ready (the channel holds one); ends
+/// when the writer is gone, removing what it had prepared.
+fn run_preparer(dir: PathBuf, size: u64, tx: Sender<Prepared>, stop: Arc<AtomicBool>) {
+    let mut n = 0u64;
+    loop {
+        n += 1;
+        let p = match prepare_segment(&dir, n, size, &stop) {
+            Ok(p) => p,
+            Err(_) if stop.load(Ordering::Acquire) => return,
+            Err(e) => {
+                eprintln!(
+                    "mmsc: store: cannot prepare a segment in {} ({e}); new segments are \
+                     created when needed",
+                    dir.display()
+                );
+                return;
+            }
+        };
+        if let Err(crossbeam_channel::SendError(p)) = tx.send(p) {
+            let _ = std::fs::remove_file(&p.path);
+            return;
+        }
     }
 }
 
@@ -662,7 +739,21 @@ struct Writer {
     chunk_size: usize,
     /// Chunks that left the window, reused once no reader holds them.
     spare: Vec<Arc<Backing>>,
+    /// Segment files written with zeros ahead of time, from the preparer thread; its stop
+    /// flag and handle.
+    prepared: Option<Receiver<Prepared>>,
+    preparer: Option<(Arc<AtomicBool>, JoinHandle<()>)>,
 }
+
+/// A zero-filled file of `segment_bytes`, waiting under a temporary name to become the next
+/// segment.
+struct Prepared {
+    path: PathBuf,
+    file: File,
+}
+
+/// Suffix of segment files being prepared (removed at open: a crash may leave one).
+const PREPARING: &str = ".prep";
 
 /// Most spare chunks kept for reuse.
 const SPARE_CHUNKS: usize = 4;
@@ -687,6 +778,17 @@ impl Store {
             })
             .collect();
         ids.sort_unstable();
+        // Segments being prepared when the process stopped: never part of the log.
+        if let Ok(entries) = std::fs::read_dir(&cfg.path) {
+            for e in entries.flatten() {
+                if e.file_name()
+                    .to_str()
+                    .is_some_and(|n| n.ends_with(PREPARING))
+                {
+                    let _ = std::fs::remove_file(e.path());
+                }
+            }
+        }
         let mut recovered = Recovered::default();
         let mut maps = BTreeMap::new();
         let mut last_lsn = 0u64;
@@ -767,6 +869,7 @@ impl Store {
             syncs: AtomicU64::new(0),
             cached_from: AtomicU64::new(cached_from),
             records: AtomicU64::new(0),
+            prepared_used: AtomicU64::new(0),
         });
         let (tx, rx) = crossbeam_channel::unbounded();
         let mut writer = Writer {
@@ -792,7 +895,24 @@ impl Store {
             chunk_at: 0,
             chunk_size: 0,
             spare: Vec::new(),
+            prepared: None,
+            preparer: None,
         };
+        if writer.cfg.prepare_segments {
+            let (ptx, prx) = crossbeam_channel::bounded(0);
+            let dir = writer.cfg.path.clone();
+            let size = writer.cfg.segment_bytes;
+            let stop = Arc::new(AtomicBool::new(false));
+            let stop2 = Arc::clone(&stop);
+            // Without the thread, segments are created when needed: nothing is lost.
+            if let Ok(h) = std::thread::Builder::new()
+                .name("mmsc-store-prep".into())
+                .spawn(move || run_preparer(dir, size, ptx, stop2))
+            {
+                writer.prepared = Some(prx);
+                writer.preparer = Some((stop, h));
+            }
+        }
         writer.chunk_size = usize::try_from(
             (writer.cfg.page_cache_window / 8)
                 .clamp(BLOCK, 8 << 20)
@@ -951,6 +1071,11 @@ impl Store {
         )
     }
 
+    /// Segments rolled into that had been written with zeros ahead of time.
+    pub fn prepared_segments_used(&self) -> u64 {
+        self.shared.prepared_used.load(Ordering::Relaxed)
+    }
+
     /// True once a write or sync failed.
     pub fn is_failed(&self) -> bool {
         self.shared.failed.load(Ordering::Acquire)
@@ -1000,6 +1125,12 @@ impl Writer {
                 }
             }
         }
+        // Closed: stop the preparer (it removes what it was preparing) and wait for it.
+        self.prepared = None;
+        if let Some((stop, h)) = self.preparer.take() {
+            stop.store(true, Ordering::Release);
+            let _ = h.join();
+        }
     }
 
     fn fail_all(&mut self, batch: &mut Vec<(u8, Payload, u64)>, why: impl Fn() -> StoreError) {
@@ -1015,7 +1146,14 @@ impl Writer {
     fn roll(&mut self, need: u64) -> Result<(), StoreError> {
         let id = self.active_id + 1;
         let size = segment_size(&self.cfg, need);
-        let (file, map) = create_segment(&self.shared.dir, id, size)?;
+        let ready = match &self.prepared {
+            Some(rx) if size == self.cfg.segment_bytes => rx.try_recv().ok(),
+            _ => None,
+        };
+        let (file, map) = match ready {
+            Some(p) => self.adopt(p, id)?,
+            None => create_segment(&self.shared.dir, id, size)?,
+        };
         if self.direct.is_some() {
             self.direct = open_direct(&self.shared.dir, id);
             if self.direct.is_none() {
@@ -1032,6 +1170,18 @@ impl Writer {
         self.active_synced = 0;
         self.shared.active.store(u64::from(id), Ordering::Release);
         Ok(())
+    }
+
+    /// Make a prepared file segment `id`: rename it, make the rename durable, map it.
+    fn adopt(&self, p: Prepared, id: u32) -> Result<(File, Arc<Backing>), StoreError> {
+        let path = segment_path(&self.shared.dir, id);
+        std::fs::rename(&p.path, &path).map_err(io("rename prepared segment"))?;
+        File::open(&self.shared.dir)
+            .and_then(|d| d.sync_all())
+            .map_err(io("sync store directory"))?;
+        let map = map_file(&p.file)?;
+        self.shared.prepared_used.fetch_add(1, Ordering::Relaxed);
+        Ok((p.file, Arc::new(Backing::File(map))))
     }
 
     /// Write a run of records that lie one after the other from `start` in the active
@@ -1482,6 +1632,7 @@ mod tests {
         delete_keeps_live_maps,
         oversized_records_get_their_own_segment_or_are_refused,
         batches_of_many_sizes_recover_in_order,
+        prepared_segments_are_rolled_into_and_none_is_left_behind,
     );
 
     fn wait(rx: &Receiver<Completion>, n: usize) -> Vec<Completion> {
@@ -1714,6 +1865,44 @@ mod tests {
         // Every batch was one write (the test waits for each), so each started on a block.
         assert!(firsts.iter().all(|f| f % BLOCK == 0), "{firsts:?}");
         assert!(firsts.windows(2).all(|w| w[1] > w[0]));
+        s.close();
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// With segment preparation on (the default), rolls take zero-filled files made ahead of
+    /// time; records in them recover; closing leaves no file being prepared behind.
+    fn prepared_segments_are_rolled_into_and_none_is_left_behind(io: IoMode) {
+        let dir = tmpdir("prepared", io);
+        let (s, _, rx) = open_with(&dir, io, |c| c.segment_bytes = 64 * 1024);
+        let mut locs = Vec::new();
+        for i in 0..40u64 {
+            s.append(1, vec![i as u8 | 1; 6000].into(), i).unwrap();
+            locs.push(wait(&rx, 1).pop().unwrap().result.unwrap());
+            if i % 8 == 7 {
+                // Give the preparer time to have the next one ready.
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+        assert!(s.segments().len() >= 4, "{:?}", s.segments());
+        assert!(s.prepared_segments_used() >= 1, "no prepared segment used");
+        s.close();
+        let leftovers: Vec<_> = std::fs::read_dir(&dir)
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| !n.ends_with(".seg"))
+            .collect();
+        assert!(leftovers.is_empty(), "{leftovers:?}");
+        let (s, r, _rx) = open_with(&dir, io, |c| {
+            c.segment_bytes = 64 * 1024;
+            c.prepare_segments = false;
+        });
+        assert!(r.cut.is_none() && r.problems.is_empty(), "{:?}", r.problems);
+        let got: Vec<Location> = r.records.iter().map(|x| x.location).collect();
+        assert_eq!(got, locs);
+        for (i, l) in locs.iter().enumerate() {
+            assert_eq!(&*s.read(*l).unwrap(), &vec![i as u8 | 1; 6000][..]);
+        }
         s.close();
         let _ = std::fs::remove_dir_all(&dir);
     }
