@@ -513,12 +513,17 @@ fn run(opts: &Options, rep: &mut Report) -> Result<(), String> {
     batches.dedup();
     let record = (body.len() + 24 + 200).div_ceil(8) * 8;
     let disk_time = Duration::from_millis(if opts.quick { 200 } else { 2000 });
-    let store_direct = mmsc.store_io().is_none_or(|m| m == "direct");
+    let store_mode = match mmsc.store_io().as_deref() {
+        Some("buffered") => disk::Mode::Buffered,
+        // The store's default: direct writes into prepared segments.
+        _ => disk::Mode::Prepared,
+    };
     rep.line(format!(
         "disk reference, same run: {record}-octet records, one fdatasync per batch, in a \
          fallocated file beside the store; buffered: a pwrite per record; direct: the batch \
-         copied into an aligned buffer, one O_DIRECT pwrite (mmsc's store: {} I/O) (load1 {:.2})",
-        if store_direct { "direct" } else { "buffered" },
+         copied into an aligned buffer, one O_DIRECT pwrite; prepared: direct, into a file \
+         written with zeros beforehand (mmsc's store: {}) (load1 {:.2})",
+        store_mode.name(),
         load1()
     ));
     rep.line(format!(
@@ -526,16 +531,20 @@ fn run(opts: &Options, rep: &mut Report) -> Result<(), String> {
         "batch", "mode", "records/s", "MB/s", "fdatasync ms", "mmsc/this"
     ));
     for b in batches {
-        for direct in [false, true] {
-            let d = disk::measure(&mmsc.store, record, b, direct, disk_time)?;
+        for mode in [
+            disk::Mode::Buffered,
+            disk::Mode::Direct,
+            disk::Mode::Prepared,
+        ] {
+            let d = disk::measure(&mmsc.store, record, b, mode, disk_time)?;
             rep.line(format!(
                 "{:>8}{:>10}{:>12}{:>10}{:>14.3}{:>16}",
                 d.batch,
-                if d.direct { "direct" } else { "buffered" },
+                d.mode.name(),
                 num(d.rate),
                 num(d.mb_per_s),
                 d.sync_p50_ms,
-                if direct == store_direct {
+                if d.mode == store_mode {
                     format!("{:.3}", rate_mm / d.rate)
                 } else {
                     "-".to_string()

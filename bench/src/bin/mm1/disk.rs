@@ -1,8 +1,10 @@
 //! The disk's own rate for the durable path, measured in the same run: records of the
 //! message's size written one after the other into a preallocated file (as the store does:
-//! `fallocate`d segments), one `fdatasync` per batch of N records. Two ways, as the store's
-//! two modes: `buffered` (one `pwrite` per record, through the page cache) and `direct` (the
-//! batch copied into a 4 KiB-aligned buffer, padded to whole blocks, one `O_DIRECT` `pwrite`).
+//! `fallocate`d segments), one `fdatasync` per batch of N records. Three ways, as the store's
+//! modes: `buffered` (one `pwrite` per record, through the page cache), `direct` (the batch
+//! copied into a 4 KiB-aligned buffer, padded to whole blocks, one `O_DIRECT` `pwrite`) and
+//! `prepared` (direct, into a file written with zeros beforehand, as the store's prepared
+//! segments: the writes overwrite allocated blocks; the file is reused round-robin).
 
 use std::fs::{File, OpenOptions};
 use std::os::unix::fs::FileExt;
@@ -16,13 +18,35 @@ const FILE_BYTES: u64 = 64 << 20;
 /// Block size of direct writes (offsets, lengths and buffer addresses), as the store's.
 const BLOCK: usize = 4096;
 
+/// How the reference writes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// A `pwrite` per record into a preallocated file, through the page cache.
+    Buffered,
+    /// One `O_DIRECT` write per batch into a preallocated file.
+    Direct,
+    /// One `O_DIRECT` write per batch into a file written with zeros beforehand.
+    Prepared,
+}
+
+impl Mode {
+    /// Its name in the report.
+    pub fn name(self) -> &'static str {
+        match self {
+            Mode::Buffered => "buffered",
+            Mode::Direct => "direct",
+            Mode::Prepared => "prepared",
+        }
+    }
+}
+
 /// The figures of one batch size.
 #[derive(Clone, Debug)]
 pub struct DiskResult {
     /// Records per fdatasync.
     pub batch: usize,
-    /// Direct (true) or buffered writes.
-    pub direct: bool,
+    /// How the records were written.
+    pub mode: Mode,
     /// Records per second.
     pub rate: f64,
     /// MB/s (10^6 octets).
@@ -39,7 +63,7 @@ struct Segment {
 impl Segment {
     /// A new preallocated file: `fallocate -l` (util-linux) gives the same unwritten extents
     /// as the store's fallocate(2); without it, a sparse file.
-    fn create(path: &Path, direct: bool) -> Result<Segment, String> {
+    fn create(path: &Path, mode: Mode) -> Result<Segment, String> {
         let _ = std::fs::remove_file(path);
         let file = OpenOptions::new()
             .create(true)
@@ -59,8 +83,17 @@ impl Segment {
         if !fallocated {
             file.set_len(FILE_BYTES).map_err(|e| e.to_string())?;
         }
+        if mode == Mode::Prepared {
+            let zeros = vec![0u8; 1 << 20];
+            let mut at = 0;
+            while at < FILE_BYTES {
+                file.write_all_at(&zeros, at)
+                    .map_err(|e| format!("zero-fill: {e}"))?;
+                at += zeros.len() as u64;
+            }
+        }
         file.sync_all().map_err(|e| e.to_string())?;
-        if direct {
+        if mode != Mode::Buffered {
             use std::os::unix::fs::OpenOptionsExt;
             let file = OpenOptions::new()
                 .write(true)
@@ -82,14 +115,15 @@ pub fn measure(
     dir: &Path,
     record_bytes: usize,
     batch: usize,
-    direct: bool,
+    mode: Mode,
     duration: Duration,
 ) -> Result<DiskResult, String> {
+    let direct = mode != Mode::Buffered;
     let batch = batch.max(1);
     let name = |i: usize| dir.join(format!("disk-reference.{batch}.{i}.seg"));
     let mut files = 1;
     let result = (|| {
-        let mut seg = Segment::create(&name(0), direct)?;
+        let mut seg = Segment::create(&name(0), mode)?;
         // Data that does not compress or dedupe to nothing, like a JPEG.
         let mut record = vec![0u8; record_bytes];
         crate::fixtures::XorShift64::new(0xD15C).fill(&mut record);
@@ -107,8 +141,13 @@ pub fn measure(
         while records == 0 || start.elapsed() < duration {
             if direct {
                 if seg.at + run as u64 > FILE_BYTES.max(run as u64) {
-                    seg = Segment::create(&name(files), true)?;
-                    files += 1;
+                    if mode == Mode::Prepared {
+                        // Round-robin over the same written blocks.
+                        seg.at = 0;
+                    } else {
+                        seg = Segment::create(&name(files), mode)?;
+                        files += 1;
+                    }
                 }
                 let buf = staging
                     .get_mut(skip..skip + run)
@@ -127,7 +166,7 @@ pub fn measure(
                 if seg.at + record_bytes as u64 > FILE_BYTES {
                     // The store rolls to a new segment; so does this.
                     seg.file.sync_data().map_err(|e| e.to_string())?;
-                    seg = Segment::create(&name(files), false)?;
+                    seg = Segment::create(&name(files), mode)?;
                     files += 1;
                 }
                 seg.file
@@ -147,7 +186,7 @@ pub fn measure(
         let p50 = sync_ns.get(sync_ns.len() / 2).copied().unwrap_or(0);
         Ok(DiskResult {
             batch,
-            direct,
+            mode,
             rate: records as f64 / secs,
             mb_per_s: records as f64 * record_bytes as f64 / secs / 1e6,
             sync_p50_ms: p50 as f64 / 1e6,
