@@ -18,7 +18,12 @@
 //!   written with `pwritev` from where they are into the page cache.
 //! - **Segments** are preallocated (`fallocate`) files of a fixed size, so `fdatasync` has no
 //!   file-size metadata to flush and a full disk fails when a segment is created, as an error,
-//!   never as a fault on a mapped page.
+//!   never as a fault on a mapped page. With [`StoreConfig::prepare_segments`] the next one is
+//!   made ready by a thread of its own: a deleted segment reused, or a new file written with
+//!   zeros, so that commits overwrite allocated blocks (no journal commit per `fdatasync`). A
+//!   full segment ends with a marker record ([`SEGMENT_END`]); what a reused file held before
+//!   lies behind it, or behind the newest record, with older sequence numbers, and is never
+//!   read back as a record.
 //! - **Reads** borrow ([`Mapped`]) from the write buffer of a batch still in the window, or from
 //!   a read-only map of the segment: retrieval serves the stored octets without copying them
 //!   into a new buffer. A buffer or map stays valid while any [`Mapped`] holds it, even after
@@ -49,6 +54,10 @@ use memmap2::Mmap;
 
 /// Record header size.
 pub const HEADER_BYTES: usize = 24;
+/// Kind of the marker that ends a full segment (reserved: the store's, never returned). It
+/// carries the log sequence number of the record before it, so a scan takes it for the end
+/// of the segment's data; what follows it in a recycled file is stale.
+pub const SEGMENT_END: u8 = 0xFF;
 const MAGIC: u32 = 0x5253_4D4D; // "MMSR" little-endian
 const ALIGN: u64 = 8;
 /// Alignment of direct I/O: file offsets, lengths and buffer addresses (the largest logical
@@ -98,6 +107,9 @@ pub enum StoreError {
     /// A record larger than the store accepts.
     #[error("record of {0} octets is too large")]
     TooLarge(usize),
+    /// A record kind the store reserves for itself ([`SEGMENT_END`]).
+    #[error("record kind {0:#04x} is reserved")]
+    ReservedKind(u8),
 }
 
 fn io(op: &'static str) -> impl FnOnce(std::io::Error) -> StoreError {
@@ -333,10 +345,11 @@ pub struct StoreConfig {
     pub page_cache_window: u64,
     /// Direct or buffered writes.
     pub io: IoMode,
-    /// Keep the next segment written with zeros ahead of time (a thread of its own), so that
-    /// group commits overwrite allocated blocks: their `fdatasync` flushes the data without a
-    /// file-system journal commit for converting preallocated blocks. Costs a second write of
-    /// every new segment (as PostgreSQL's WAL zero-fill).
+    /// Keep the next segment ready ahead of time (a thread of its own), so that group commits
+    /// overwrite allocated blocks: their `fdatasync` flushes the data without a file-system
+    /// journal commit for converting preallocated blocks. A deleted segment of the configured
+    /// size is kept and reused (up to four); otherwise a new one is written with zeros first
+    /// (a second write of it, as PostgreSQL's WAL zero-fill).
     pub prepare_segments: bool,
 }
 
@@ -547,13 +560,36 @@ fn prepare_segment(dir: &Path, n: u64, size: u64, stop: &AtomicBool) -> std::io:
     }
 }
 
-/// The preparer thread: always one zero-filled segment ready (the channel holds one); ends
-/// when the writer is gone, removing what it had prepared.
-fn run_preparer(dir: PathBuf, size: u64, tx: Sender<Prepared>, stop: Arc<AtomicBool>) {
+/// Take a deleted segment file for reuse under a preparing name.
+fn recycle_segment(dir: &Path, old: &Path, n: u64) -> std::io::Result<Prepared> {
+    let path = dir.join(format!("next-{n}.seg{PREPARING}"));
+    std::fs::rename(old, &path)?;
+    let file = OpenOptions::new().read(true).write(true).open(&path)?;
+    Ok(Prepared { path, file })
+}
+
+/// The preparer thread: always one segment ready (the channel holds one), a deleted one
+/// reused or a new one written with zeros; ends when the writer is gone, removing what it
+/// had prepared.
+fn run_preparer(
+    dir: PathBuf,
+    size: u64,
+    tx: Sender<Prepared>,
+    stop: Arc<AtomicBool>,
+    free: FreeList,
+) {
     let mut n = 0u64;
     loop {
         n += 1;
-        let p = match prepare_segment(&dir, n, size, &stop) {
+        let reuse = free.lock().ok().and_then(|mut f| f.pop());
+        let made = match reuse {
+            Some(old) => recycle_segment(&dir, &old, n).or_else(|_| {
+                let _ = std::fs::remove_file(&old);
+                prepare_segment(&dir, n, size, &stop)
+            }),
+            None => prepare_segment(&dir, n, size, &stop),
+        };
+        let p = match made {
             Ok(p) => p,
             Err(_) if stop.load(Ordering::Acquire) => return,
             Err(e) => {
@@ -675,8 +711,13 @@ fn scan(id: u32, map: &[u8], out: &mut Vec<RecoveredRecord>, last_lsn: &mut u64)
             return (at as u64, clean);
         };
         let fits = at + HEADER_BYTES + h.len as usize <= map.len();
-        if !fits || h.lsn <= *last_lsn || !check_crc(map, at, &h) {
+        if !fits || !check_crc(map, at, &h) {
             return (at as u64, false);
+        }
+        if h.kind == SEGMENT_END || h.lsn <= *last_lsn {
+            // The end marker of a full segment, or a whole record older than the log here:
+            // what a recycled segment file held before. The data ends cleanly.
+            return (at as u64, true);
         }
         *last_lsn = h.lsn;
         out.push(RecoveredRecord {
@@ -697,7 +738,8 @@ fn scan(id: u32, map: &[u8], out: &mut Vec<RecoveredRecord>, last_lsn: &mut u64)
 
 /// A record placed in the active segment, waiting for its run to be written.
 struct Planned {
-    token: u64,
+    /// None for the segment-end marker.
+    token: Option<u64>,
     header: [u8; HEADER_BYTES],
     pad: usize,
     payload: Payload,
@@ -743,6 +785,8 @@ struct Writer {
     /// flag and handle.
     prepared: Option<Receiver<Prepared>>,
     preparer: Option<(Arc<AtomicBool>, JoinHandle<()>)>,
+    /// Deleted segments kept for the preparer (with preparation on).
+    free: Option<FreeList>,
 }
 
 /// A zero-filled file of `segment_bytes`, waiting under a temporary name to become the next
@@ -754,6 +798,16 @@ struct Prepared {
 
 /// Suffix of segment files being prepared (removed at open: a crash may leave one).
 const PREPARING: &str = ".prep";
+/// Suffix of deleted segments kept for the preparer to reuse (removed at open).
+const RECYCLED: &str = ".free";
+/// Most deleted segment files kept for reuse.
+const FREE_MAX: usize = 4;
+
+/// Deleted segment files of the configured size, kept for reuse: rolling into one overwrites
+/// allocated blocks as a zero-filled file does, without writing it first. What it held
+/// before is stale: it ends the data of the segment in a scan (an older log sequence number,
+/// or no record at all after the marker that ends every full segment).
+type FreeList = Arc<std::sync::Mutex<Vec<PathBuf>>>;
 
 /// Most spare chunks kept for reuse.
 const SPARE_CHUNKS: usize = 4;
@@ -897,6 +951,7 @@ impl Store {
             spare: Vec::new(),
             prepared: None,
             preparer: None,
+            free: None,
         };
         if writer.cfg.prepare_segments {
             let (ptx, prx) = crossbeam_channel::bounded(0);
@@ -904,13 +959,16 @@ impl Store {
             let size = writer.cfg.segment_bytes;
             let stop = Arc::new(AtomicBool::new(false));
             let stop2 = Arc::clone(&stop);
+            let free: FreeList = Arc::default();
+            let free2 = Arc::clone(&free);
             // Without the thread, segments are created when needed: nothing is lost.
             if let Ok(h) = std::thread::Builder::new()
                 .name("mmsc-store-prep".into())
-                .spawn(move || run_preparer(dir, size, ptx, stop2))
+                .spawn(move || run_preparer(dir, size, ptx, stop2, free2))
             {
                 writer.prepared = Some(prx);
                 writer.preparer = Some((stop, h));
+                writer.free = Some(free);
             }
         }
         writer.chunk_size = usize::try_from(
@@ -935,6 +993,9 @@ impl Store {
 
     /// Queue a record. Its [`Completion`] (with `token`) arrives once it is durable, or failed.
     pub fn append(&self, kind: u8, payload: Payload, token: u64) -> Result<(), StoreError> {
+        if kind == SEGMENT_END {
+            return Err(StoreError::ReservedKind(kind));
+        }
         if self.shared.failed.load(Ordering::Acquire) {
             return Err(StoreError::Failed);
         }
@@ -1125,11 +1186,19 @@ impl Writer {
                 }
             }
         }
-        // Closed: stop the preparer (it removes what it was preparing) and wait for it.
+        // Closed: stop the preparer (it removes what it was preparing) and wait for it; the
+        // deleted segments kept for it go.
         self.prepared = None;
         if let Some((stop, h)) = self.preparer.take() {
             stop.store(true, Ordering::Release);
             let _ = h.join();
+        }
+        if let Some(free) = self.free.take()
+            && let Ok(mut f) = free.lock()
+        {
+            for path in f.drain(..) {
+                let _ = std::fs::remove_file(path);
+            }
         }
     }
 
@@ -1399,18 +1468,36 @@ impl Writer {
             }
             let need = record_footprint(len);
             if self.write_at + need > self.active_size {
-                // Finish the run in this segment, then move on to a new one.
+                // Finish the run in this segment, with the end marker where it fits, then move
+                // on to a new one.
+                if self.write_at + HEADER_BYTES as u64 <= self.active_size {
+                    let marker = Payload::new();
+                    run.push(Planned {
+                        token: None,
+                        header: encode_header(SEGMENT_END, &marker, self.lsn),
+                        pad: 0,
+                        loc: Location {
+                            segment: self.active_id,
+                            offset: self.write_at + HEADER_BYTES as u64,
+                            len: 0,
+                        },
+                        payload: marker,
+                    });
+                    self.write_at += HEADER_BYTES as u64;
+                }
                 if let Err(e) = self.write_planned(run_start, &run) {
                     failed = true;
                     let kind = e.kind();
-                    for p in run.drain(..) {
-                        done.push((p.token, Err(io("write records")(kind.into()))));
+                    for t in run.drain(..).filter_map(|p| p.token) {
+                        done.push((t, Err(io("write records")(kind.into()))));
                     }
                     done.push((token, Err(StoreError::Failed)));
                     continue;
                 }
                 for p in run.drain(..) {
-                    done.push((p.token, Ok(p.loc)));
+                    if let Some(t) = p.token {
+                        done.push((t, Ok(p.loc)));
+                    }
                 }
                 self.set_used(self.active_id, self.write_at);
                 self.rolled
@@ -1445,7 +1532,7 @@ impl Writer {
             };
             self.write_at += need;
             run.push(Planned {
-                token,
+                token: Some(token),
                 header,
                 pad: (need - HEADER_BYTES as u64 - len as u64) as usize,
                 payload,
@@ -1456,14 +1543,16 @@ impl Writer {
             match self.write_planned(run_start, &run) {
                 Ok(()) => {
                     for p in run.drain(..) {
-                        done.push((p.token, Ok(p.loc)));
+                        if let Some(t) = p.token {
+                            done.push((t, Ok(p.loc)));
+                        }
                     }
                 }
                 Err(e) => {
                     failed = true;
                     let kind = e.kind();
-                    for p in run.drain(..) {
-                        done.push((p.token, Err(io("write records")(kind.into()))));
+                    for t in run.drain(..).filter_map(|p| p.token) {
+                        done.push((t, Err(io("write records")(kind.into()))));
                     }
                 }
             }
@@ -1571,10 +1660,29 @@ impl Writer {
             recent.retain(|b| b.segment != id);
         }
         self.cached_files.remove(&id);
-        if let Ok(mut maps) = self.shared.maps.write() {
-            maps.remove(&id);
+        let mut size = 0;
+        if let Ok(mut maps) = self.shared.maps.write()
+            && let Some((map, _)) = maps.remove(&id)
+        {
+            size = map.len() as u64;
         }
-        let _ = std::fs::remove_file(segment_path(&self.shared.dir, id));
+        let path = segment_path(&self.shared.dir, id);
+        let kept = self.free.as_ref().is_some_and(|free| {
+            let Ok(mut f) = free.lock() else {
+                return false;
+            };
+            let to = self.shared.dir.join(format!("free-{id}.seg{RECYCLED}"));
+            let ok = size == self.cfg.segment_bytes
+                && f.len() < FREE_MAX
+                && std::fs::rename(&path, &to).is_ok();
+            if ok {
+                f.push(to);
+            }
+            ok
+        });
+        if !kept {
+            let _ = std::fs::remove_file(&path);
+        }
         if let Ok(d) = File::open(&self.shared.dir) {
             let _ = d.sync_all();
         }
@@ -1633,6 +1741,7 @@ mod tests {
         oversized_records_get_their_own_segment_or_are_refused,
         batches_of_many_sizes_recover_in_order,
         prepared_segments_are_rolled_into_and_none_is_left_behind,
+        deleted_segments_are_reused_and_their_old_records_never_come_back,
     );
 
     fn wait(rx: &Receiver<Completion>, n: usize) -> Vec<Completion> {
@@ -1902,6 +2011,74 @@ mod tests {
         assert_eq!(got, locs);
         for (i, l) in locs.iter().enumerate() {
             assert_eq!(&*s.read(*l).unwrap(), &vec![i as u8 | 1; 6000][..]);
+        }
+        s.close();
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// Deleted segments are kept and rolled into again (same inode); after a restart, only
+    /// the records written since are recovered: what the reused files held before stays
+    /// behind their end marker or, in the newest one, is cut.
+    fn deleted_segments_are_reused_and_their_old_records_never_come_back(io: IoMode) {
+        use std::os::unix::fs::MetadataExt;
+        let dir = tmpdir("recycle", io);
+        let seg = 64 * 1024;
+        let (s, _, rx) = open_with(&dir, io, |c| c.segment_bytes = seg);
+        let body = |i: u64| vec![(i % 251) as u8 | 1; 6000 + (i as usize % 7) * 100];
+        let mut token = 0u64;
+        let mut write = |s: &Store, n: u64, locs: &mut Vec<(u64, Location)>| {
+            for _ in 0..n {
+                s.append(1, body(token).into(), token).unwrap();
+                locs.push((token, wait(&rx, 1).pop().unwrap().result.unwrap()));
+                token += 1;
+            }
+        };
+        let mut old = Vec::new();
+        write(&s, 40, &mut old);
+        let first_segments: Vec<u32> = s
+            .segments()
+            .iter()
+            .filter(|i| !i.active)
+            .map(|i| i.id)
+            .take(3)
+            .collect();
+        assert_eq!(first_segments.len(), 3, "{:?}", s.segments());
+        let inodes: Vec<u64> = first_segments
+            .iter()
+            .map(|id| std::fs::metadata(segment_path(&dir, *id)).unwrap().ino())
+            .collect();
+        for id in &first_segments {
+            s.delete_segment(*id).unwrap();
+        }
+        s.barrier().unwrap();
+        // Let the preparer take them up, one per roll.
+        let mut new = Vec::new();
+        for _ in 0..6 {
+            std::thread::sleep(Duration::from_millis(30));
+            write(&s, 12, &mut new);
+        }
+        let reused = s
+            .segments()
+            .iter()
+            .filter(|i| {
+                std::fs::metadata(segment_path(&dir, i.id)).is_ok_and(|m| inodes.contains(&m.ino()))
+            })
+            .count();
+        assert!(reused >= 2, "{reused} deleted segments reused");
+        s.close();
+        // Expected: every record not in a deleted segment.
+        let live: Vec<(u64, Location)> = old
+            .into_iter()
+            .filter(|(_, l)| !first_segments.contains(&l.segment))
+            .chain(new)
+            .collect();
+        let (s, r, _rx) = open_with(&dir, io, |c| c.segment_bytes = seg);
+        assert!(r.problems.is_empty(), "{:?}", r.problems);
+        let got: Vec<Location> = r.records.iter().map(|x| x.location).collect();
+        let want: Vec<Location> = live.iter().map(|x| x.1).collect();
+        assert_eq!(got, want);
+        for (t, l) in &live {
+            assert_eq!(&*s.read(*l).unwrap(), &body(*t)[..], "record {t}");
         }
         s.close();
         let _ = std::fs::remove_dir_all(&dir);
