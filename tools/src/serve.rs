@@ -527,8 +527,13 @@ fn metrics_source(
         );
         m.push(Metric::counter(
             "store.segments_prepared",
-            "segments rolled into that were written with zeros ahead of time",
+            "segments rolled into that were made ready ahead of time",
             store.prepared_segments_used(),
+        ));
+        m.push(Metric::counter(
+            "store.segments_reused",
+            "emptied segments taken up again instead of new zero-filled files",
+            store.segments_reused(),
         ));
         m.push(Metric::gauge(
             "store.failed",

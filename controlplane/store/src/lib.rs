@@ -348,7 +348,7 @@ pub struct StoreConfig {
     /// Keep the next segment ready ahead of time (a thread of its own), so that group commits
     /// overwrite allocated blocks: their `fdatasync` flushes the data without a file-system
     /// journal commit for converting preallocated blocks. A deleted segment of the configured
-    /// size is kept and reused (up to four); otherwise a new one is written with zeros first
+    /// size is kept and reused (up to sixteen); otherwise a new one is written with zeros first
     /// (a second write of it, as PostgreSQL's WAL zero-fill).
     pub prepare_segments: bool,
 }
@@ -443,8 +443,10 @@ struct Shared {
     failed: AtomicBool,
     syncs: AtomicU64,
     records: AtomicU64,
-    /// Segments that were prepared (zero-filled) ahead of time when the writer rolled.
+    /// Segments that were prepared ahead of time when the writer rolled.
     prepared_used: AtomicU64,
+    /// Of those, deleted segments reused (the preparer counts them).
+    reused: Arc<AtomicU64>,
     /// Position (segment << 40 | offset) from which records are still in the page-cache
     /// window; 0 while nothing was dropped (or the window is off).
     cached_from: AtomicU64,
@@ -577,16 +579,23 @@ fn run_preparer(
     tx: Sender<Prepared>,
     stop: Arc<AtomicBool>,
     free: FreeList,
+    reused: Arc<AtomicU64>,
 ) {
     let mut n = 0u64;
     loop {
         n += 1;
         let reuse = free.lock().ok().and_then(|mut f| f.pop());
         let made = match reuse {
-            Some(old) => recycle_segment(&dir, &old, n).or_else(|_| {
-                let _ = std::fs::remove_file(&old);
-                prepare_segment(&dir, n, size, &stop)
-            }),
+            Some(old) => match recycle_segment(&dir, &old, n) {
+                Ok(p) => {
+                    reused.fetch_add(1, Ordering::Relaxed);
+                    Ok(p)
+                }
+                Err(_) => {
+                    let _ = std::fs::remove_file(&old);
+                    prepare_segment(&dir, n, size, &stop)
+                }
+            },
             None => prepare_segment(&dir, n, size, &stop),
         };
         let p = match made {
@@ -801,7 +810,7 @@ const PREPARING: &str = ".prep";
 /// Suffix of deleted segments kept for the preparer to reuse (removed at open).
 const RECYCLED: &str = ".free";
 /// Most deleted segment files kept for reuse.
-const FREE_MAX: usize = 4;
+const FREE_MAX: usize = 16;
 
 /// Deleted segment files of the configured size, kept for reuse: rolling into one overwrites
 /// allocated blocks as a zero-filled file does, without writing it first. What it held
@@ -924,6 +933,7 @@ impl Store {
             cached_from: AtomicU64::new(cached_from),
             records: AtomicU64::new(0),
             prepared_used: AtomicU64::new(0),
+            reused: Arc::default(),
         });
         let (tx, rx) = crossbeam_channel::unbounded();
         let mut writer = Writer {
@@ -961,10 +971,11 @@ impl Store {
             let stop2 = Arc::clone(&stop);
             let free: FreeList = Arc::default();
             let free2 = Arc::clone(&free);
+            let reused = Arc::clone(&writer.shared.reused);
             // Without the thread, segments are created when needed: nothing is lost.
             if let Ok(h) = std::thread::Builder::new()
                 .name("mmsc-store-prep".into())
-                .spawn(move || run_preparer(dir, size, ptx, stop2, free2))
+                .spawn(move || run_preparer(dir, size, ptx, stop2, free2, reused))
             {
                 writer.prepared = Some(prx);
                 writer.preparer = Some((stop, h));
@@ -1132,9 +1143,14 @@ impl Store {
         )
     }
 
-    /// Segments rolled into that had been written with zeros ahead of time.
+    /// Segments rolled into that had been prepared ahead of time.
     pub fn prepared_segments_used(&self) -> u64 {
         self.shared.prepared_used.load(Ordering::Relaxed)
+    }
+
+    /// Deleted segments taken up again for reuse (instead of a new zero-filled file).
+    pub fn segments_reused(&self) -> u64 {
+        self.shared.reused.load(Ordering::Relaxed)
     }
 
     /// True once a write or sync failed.
@@ -2065,6 +2081,7 @@ mod tests {
             })
             .count();
         assert!(reused >= 2, "{reused} deleted segments reused");
+        assert!(s.segments_reused() >= reused as u64);
         s.close();
         // Expected: every record not in a deleted segment.
         let live: Vec<(u64, Location)> = old
