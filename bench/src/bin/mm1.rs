@@ -725,16 +725,19 @@ fn print_memory(
         ));
     }
     let per = |a: u64, b: u64| num(a.saturating_sub(b) as f64 * 1024.0 / stop.stored.max(1) as f64);
-    // Direct I/O: the store's window of recent records (its own write buffers) is anonymous
-    // memory of a fixed size, not growth per message.
+    // Direct I/O: the store's window of recent records (its own write buffers, filled in
+    // chunks of an eighth of it) is anonymous memory of a bounded size, not growth per
+    // message; once it is full, what grows beyond it is the in-memory index.
     let window_kib = servers::WINDOW_MB * 1024;
     let index_end = end.anon_kib.saturating_sub(window_kib).max(start.anon_kib);
     rep.line(format!(
         "  {} messages stored at the end (stop line), {} on disk: growth per stored message \
-         {} octets anon beyond the store's {} MiB window of recent records (the in-memory \
-         index), {} octets file (segment pages mapped: page cache, reclaimable)",
+         {} octets anon in all, {} beyond the store's {} MiB window of recent records (the \
+         in-memory index, once the window is full), {} octets file (segment pages mapped: \
+         page cache, reclaimable)",
         count(stop.stored),
         store_kib.map_or("?".into(), mib),
+        per(end.anon_kib, start.anon_kib),
         per(index_end, start.anon_kib),
         servers::WINDOW_MB,
         per(end.file_kib, start.file_kib),
