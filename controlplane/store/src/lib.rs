@@ -268,13 +268,14 @@ impl Chunk {
         unsafe { std::slice::from_raw_parts(self.raw.as_ptr().add(r.start), r.len()) }
     }
 
-    /// Copy `src` to offset `at` (the writer, into octets no reader has been given).
-    fn put(&self, at: usize, src: &[u8]) {
+    /// Copy `src` to offset `at` (the writer, into octets no reader has been given). An
+    /// error (never expected: callers size the chunk first) rather than a partial copy.
+    fn put(&self, at: usize, src: &[u8]) -> std::io::Result<()> {
         if at
             .checked_add(src.len())
             .is_none_or(|end| end > self.raw.len())
         {
-            return;
+            return Err(std::io::ErrorKind::InvalidInput.into());
         }
         // SAFETY: the destination is within the mapping (checked above) and does not overlap
         // `src` (which is not in a chunk being written). Only the writer thread calls `put`,
@@ -282,7 +283,8 @@ impl Chunk {
         // can reach until the batch is published (through the window's lock, after this copy).
         unsafe {
             std::ptr::copy_nonoverlapping(src.as_ptr(), self.raw.as_mut_ptr().add(at), src.len())
-        }
+        };
+        Ok(())
     }
 }
 
@@ -1334,18 +1336,18 @@ impl Writer {
         };
         let mut at = base;
         for p in run {
-            c.put(at, &p.header);
+            c.put(at, &p.header)?;
             at += HEADER_BYTES;
             for s in p.payload.slices() {
-                c.put(at, s);
+                c.put(at, s)?;
                 at += s.len();
             }
-            c.put(at, ZEROS.get(..p.pad).unwrap_or(&[]));
+            c.put(at, ZEROS.get(..p.pad).unwrap_or(&[]))?;
             at += p.pad;
         }
         while at < base + len_usize {
             let n = (base + len_usize - at).min(ZEROS.len());
-            c.put(at, ZEROS.get(..n).unwrap_or(&[]));
+            c.put(at, ZEROS.get(..n).unwrap_or(&[]))?;
             at += n;
         }
         let Some(file) = &self.direct else {
