@@ -242,8 +242,20 @@ fn notified(
 
 #[test]
 fn kill_9_during_submits_loses_no_acknowledged_message() {
+    crash_and_check(Config::new(), false);
+}
+
+/// The same with 64 KiB segments: the store rolls every few messages into segments its
+/// preparer made ready (zero-filled, or emptied ones reused), and a kill can land during a
+/// roll or a preparation.
+#[test]
+fn kill_9_while_rolling_through_prepared_segments_loses_nothing() {
+    crash_and_check(Config::new().set("store", "segment_bytes", "65536"), true);
+}
+
+fn crash_and_check(config: Config, small_segments: bool) {
     let t0 = Instant::now();
-    let mut mmsc = Mmsc::start(Config::new());
+    let mut mmsc = Mmsc::start(config);
     let mut sent = Vec::new();
     // Three crashes, after different numbers of acknowledged submits.
     for (r, kill_after) in [400, 250, 150].into_iter().enumerate() {
@@ -284,6 +296,17 @@ fn kill_9_during_submits_loses_no_acknowledged_message() {
     // How many messages the store holds (the acknowledged ones and any unanswered ones that
     // made it): the count at a graceful stop. Started again, every one of them is notified.
     let stored = mmsc.stop().stored as usize;
+    let segments = std::fs::read_dir(mmsc.store_path())
+        .map(|d| {
+            d.flatten()
+                .filter(|e| e.file_name().to_string_lossy().ends_with(".seg"))
+                .count()
+        })
+        .unwrap_or(0);
+    println!("{segments} segment files");
+    if small_segments {
+        assert!(segments > 4, "only {segments} segments: nothing rolled");
+    }
     mmsc.restart();
     let locations = notified(&mmsc, &acked, stored);
     assert_eq!(
