@@ -29,7 +29,7 @@ use std::time::{Duration, Instant};
 use mmsc_classify::TcpFlags;
 use mmsc_classify::build::FrameBuilder;
 
-use crate::procs::{Guard, TempDir, find_program, loadavg};
+use crate::procs::{Guard, TempDir, cpu_time, find_program, loadavg};
 use crate::wrk::{WrkLoad, WrkResult};
 
 const HELP: &str = "\
@@ -38,11 +38,15 @@ namespace, once per backend of the mmsc build (ratios to kernel), and the XDP MM
 bounded SYN flood from a non-peer (trafgen)
 
 usage: backends [--quick] [--rounds N] [--duration-secs N] [--connections N] [--flood-frames N]
+                [--backends LIST] [--no-flood]
     --quick              1 round of 1 s per backend, 1 000 000 flood frames (a smoke run)
     --rounds N           rounds, each running every backend once, interleaved (default 3)
     --duration-secs N    seconds of wrk load per backend per round (default 5)
     --connections N      wrk keep-alive connections (default 32)
     --flood-frames N     SYN frames in the flood (default 20 000 000)
+    --backends LIST      only these backends, comma-separated (kernel is always run: the
+                         ratios are to it)
+    --no-flood           skip the SYN flood
 
 Runs target/release/mmsc (beside this binary; build it with the backends to compare, e.g.
 cargo build --release -p mmsc --features ebpf). Needs root, wrk, trafgen (netsniff-ng), ip.";
@@ -62,6 +66,8 @@ struct Options {
     connections: usize,
     flood_frames: u64,
     rounds: u32,
+    only: Option<Vec<String>>,
+    flood: bool,
 }
 
 fn parse_args() -> Result<Option<Options>, String> {
@@ -71,6 +77,8 @@ fn parse_args() -> Result<Option<Options>, String> {
         connections: 32,
         flood_frames: 20_000_000,
         rounds: 3,
+        only: None,
+        flood: true,
     };
     let mut args = std::env::args().skip(1);
     let mut duration_set = false;
@@ -95,6 +103,11 @@ fn parse_args() -> Result<Option<Options>, String> {
                 o.flood_frames = num("--flood-frames")?;
                 flood_set = true;
             }
+            "--backends" => {
+                let list = args.next().ok_or("--backends needs a list")?;
+                o.only = Some(list.split(',').map(|b| b.trim().to_string()).collect());
+            }
+            "--no-flood" => o.flood = false,
             // cargo bench passes --bench.
             "--bench" => {}
             other => return Err(format!("unknown argument {other:?}\n\n{HELP}")),
@@ -404,9 +417,11 @@ fn one_run(
     let server = Server::start(lab, mmsc, dir, backend);
     let (w, status, log) = match server {
         Ok(server) => {
+            let before = CpuSnap::take(server.guard.pid());
             let w = wrk::run(load, url);
+            let cpu = CpuSnap::take(server.guard.pid()).since(&before);
             let status = server.status();
-            (w, status, server.stop())
+            (w.map(|w| (w, cpu)), status, server.stop())
         }
         Err(e) => (Err(e), Err(String::new()), String::new()),
     };
@@ -417,7 +432,7 @@ fn one_run(
     // this one did, not into memory the machine never touched (on a VM that costs several
     // microseconds per message, and would favour whoever runs first).
     let _ = std::fs::remove_dir_all(dir.join(format!("store-{backend}")));
-    let w = w.map_err(|e| format!("{backend}: {e}\nmmsc log:\n{log}"))?;
+    let (w, cpu) = w.map_err(|e| format!("{backend}: {e}\nmmsc log:\n{log}"))?;
     let status = status?;
     let accepted = counter(&status, &["messages", "accepted"]);
     let mut detail = format!("{accepted} accepted");
@@ -438,6 +453,7 @@ fn one_run(
     Ok(Row {
         backend: backend.to_string(),
         wrk: w,
+        cpu,
         detail,
     })
 }
@@ -445,7 +461,75 @@ fn one_run(
 struct Row {
     backend: String,
     wrk: WrkResult,
+    cpu: CpuUse,
     detail: String,
+}
+
+/// CPU time so far: of the mmsc process (all its threads), and of all CPUs from /proc/stat
+/// (busy: everything but idle and iowait; softirq on its own), in seconds.
+#[derive(Clone, Copy, Debug, Default)]
+struct CpuSnap {
+    mmsc: f64,
+    busy: f64,
+    softirq: f64,
+}
+
+/// CPU seconds used over a run.
+#[derive(Clone, Copy, Debug, Default)]
+struct CpuUse {
+    mmsc: f64,
+    busy: f64,
+    softirq: f64,
+}
+
+impl CpuSnap {
+    fn take(pid: u32) -> CpuSnap {
+        let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+        let hz = 100.0; // USER_HZ on Linux
+        let fields: Vec<f64> = stat
+            .lines()
+            .find(|l| l.starts_with("cpu "))
+            .map(|l| {
+                l.split_whitespace()
+                    .skip(1)
+                    .map(|v| v.parse::<f64>().unwrap_or(0.0) / hz)
+                    .collect()
+            })
+            .unwrap_or_default();
+        let f = |i: usize| fields.get(i).copied().unwrap_or(0.0);
+        // user nice system idle iowait irq softirq steal (guest time is in user already)
+        CpuSnap {
+            mmsc: cpu_time(pid).map_or(0.0, |d| d.as_secs_f64()),
+            busy: f(0) + f(1) + f(2) + f(5) + f(6) + f(7),
+            softirq: f(6),
+        }
+    }
+
+    fn since(&self, before: &CpuSnap) -> CpuUse {
+        CpuUse {
+            mmsc: self.mmsc - before.mmsc,
+            busy: self.busy - before.busy,
+            softirq: self.softirq - before.softirq,
+        }
+    }
+}
+
+impl CpuUse {
+    fn add(&mut self, o: &CpuUse) {
+        self.mmsc += o.mmsc;
+        self.busy += o.busy;
+        self.softirq += o.softirq;
+    }
+
+    /// Microseconds per request: mmsc, softirq, all CPUs.
+    fn per_request(&self, requests: u64) -> (f64, f64, f64) {
+        let n = requests.max(1) as f64;
+        (
+            self.mmsc / n * 1e6,
+            self.softirq / n * 1e6,
+            self.busy / n * 1e6,
+        )
+    }
 }
 
 fn main() -> ExitCode {
@@ -544,7 +628,9 @@ fn bench(opts: &Options) -> Result<(), String> {
             if !ok {
                 println!("{b}: not run by this benchmark yet");
             }
-            ok
+            let chosen = b.as_str() == "kernel"
+                || opts.only.as_ref().is_none_or(|l| l.iter().any(|o| o == *b));
+            ok && chosen
         })
         .collect();
     // Rounds interleave the backends, so that a slow spell of this shared machine does not
@@ -553,8 +639,17 @@ fn bench(opts: &Options) -> Result<(), String> {
     let mut rows: Vec<Row> = Vec::new();
     println!();
     println!(
-        "{:<6} {:<8} {:>12} {:>9} {:>9} {:>9} {:>10}  checks",
-        "round", "backend", "requests/s", "p50 ms", "p90 ms", "p99 ms", "x kernel"
+        "{:<6} {:<8} {:>12} {:>9} {:>9} {:>9} {:>10} {:>8} {:>8} {:>8}  checks",
+        "round",
+        "backend",
+        "requests/s",
+        "p50 ms",
+        "p90 ms",
+        "p99 ms",
+        "x kernel",
+        "mmsc us",
+        "sirq us",
+        "all us"
     );
     for round in 1..=opts.rounds {
         // The order rotates from round to round: no backend always runs first (or last).
@@ -573,8 +668,9 @@ fn bench(opts: &Options) -> Result<(), String> {
             .map(|r| r.wrk.rate);
         for row in this_round {
             let ratio = kernel_rate.map_or("-".into(), |k| format!("{:.3}", row.wrk.rate / k));
+            let (m, q, a) = row.cpu.per_request(row.wrk.requests);
             println!(
-                "{:<6} {:<8} {:>12} {:>9.2} {:>9.2} {:>9.2} {:>10}  {}",
+                "{:<6} {:<8} {:>12} {:>9.2} {:>9.2} {:>9.2} {:>10} {:>8.1} {:>8.1} {:>8.1}  {}",
                 round,
                 row.backend,
                 num(row.wrk.rate),
@@ -582,6 +678,9 @@ fn bench(opts: &Options) -> Result<(), String> {
                 row.wrk.p90_ms,
                 row.wrk.p99_ms,
                 ratio,
+                m,
+                q,
+                a,
                 row.detail
             );
             rows.push(row);
@@ -591,8 +690,16 @@ fn bench(opts: &Options) -> Result<(), String> {
     // All requests over all time per backend; latency: median of the rounds.
     println!();
     println!(
-        "{:<8} {:>12} {:>9} {:>9} {:>9} {:>10}  per round",
-        "summary", "requests/s", "p50 ms", "p90 ms", "p99 ms", "x kernel"
+        "{:<8} {:>12} {:>9} {:>9} {:>9} {:>10} {:>8} {:>8} {:>8}  per round",
+        "summary",
+        "requests/s",
+        "p50 ms",
+        "p90 ms",
+        "p99 ms",
+        "x kernel",
+        "mmsc us",
+        "sirq us",
+        "all us"
     );
     let total = |b: &str| -> (f64, Vec<&Row>) {
         let rs: Vec<&Row> = rows.iter().filter(|r| r.backend == b).collect();
@@ -612,14 +719,22 @@ fn bench(opts: &Options) -> Result<(), String> {
             .zip(kernel_rows.iter())
             .map(|(r, k)| format!("{:.3}", r.wrk.rate / k.wrk.rate))
             .collect();
+        let mut cpu = CpuUse::default();
+        for r in &rs {
+            cpu.add(&r.cpu);
+        }
+        let (m, q, a) = cpu.per_request(rs.iter().map(|r| r.wrk.requests).sum());
         println!(
-            "{:<8} {:>12} {:>9.2} {:>9.2} {:>9.2} {:>10.3}  {}",
+            "{:<8} {:>12} {:>9.2} {:>9.2} {:>9.2} {:>10.3} {:>8.1} {:>8.1} {:>8.1}  {}",
             backend,
             num(rate),
             median(rs.iter().map(|r| r.wrk.p50_ms).collect()),
             median(rs.iter().map(|r| r.wrk.p90_ms).collect()),
             median(rs.iter().map(|r| r.wrk.p99_ms).collect()),
             rate / kernel_total,
+            m,
+            q,
+            a,
             per_round.join(", ")
         );
     }
@@ -628,8 +743,16 @@ fn bench(opts: &Options) -> Result<(), String> {
         backends.join(", ")
     );
 
+    println!(
+        "CPU per request (us): mmsc = its user + system time; sirq = softirq time of all \
+         CPUs; all = busy time of all CPUs (wrk and the kernel's veth work included)"
+    );
+
     // --- The XDP MM4 ACL under a bounded SYN flood --------------------------------------
     println!();
+    if !opts.flood {
+        return Ok(());
+    }
     if !backends.iter().any(|b| b == "xdp") {
         println!("XDP ACL flood: skipped (mmsc built without the xdp backend: --features ebpf)");
         return Ok(());
