@@ -48,6 +48,9 @@ usage: backends [--quick] [--rounds N] [--duration-secs N] [--connections N] [--
                          ratios are to it)
     --no-flood           skip the SYN flood
 
+The environment variable MMSC_BENCH_XDP_MODE (auto, driver or generic) sets dataplane.xdp_mode
+of the xdp and afxdp runs (default: mmsc's, auto: driver mode on veth).
+
 Runs target/release/mmsc (beside this binary; build it with the backends to compare, e.g.
 cargo build --release -p mmsc --features ebpf). Needs root, wrk, trafgen (netsniff-ng), ip.";
 
@@ -293,17 +296,27 @@ impl Server {
         );
         match backend {
             "kernel" => {}
-            "afxdp" => text.push_str(&format!(
-                "interface = \"{}\"\naddress = \"{server}/24\"\ncores = [0]\n",
-                lab.server_if
-            )),
+            "afxdp" => {
+                text.push_str(&format!(
+                    "interface = \"{}\"\naddress = \"{server}/24\"\ncores = [0]\n",
+                    lab.server_if
+                ));
+                if let Ok(mode) = std::env::var("MMSC_BENCH_XDP_MODE") {
+                    text.push_str(&format!("xdp_mode = \"{mode}\"\n"));
+                }
+            }
             "dpdk" => text.push_str(&format!(
                 "address = \"{server}/24\"\ncores = [0]\n\
                  dpdk_args = [\"--no-huge\", \"--no-pci\", \"--no-shconf\", \"--no-telemetry\", \
                  \"-m\", \"128\", \"--vdev=net_af_packet0,iface={},qpairs=1\"]\n",
                 lab.server_if
             )),
-            _ => text.push_str(&format!("interface = \"{}\"\n", lab.server_if)),
+            _ => {
+                text.push_str(&format!("interface = \"{}\"\n", lab.server_if));
+                if let Ok(mode) = std::env::var("MMSC_BENCH_XDP_MODE") {
+                    text.push_str(&format!("xdp_mode = \"{mode}\"\n"));
+                }
+            }
         }
         std::fs::write(&config, text).map_err(|e| format!("{}: {e}", config.display()))?;
         let stderr = dir.join(format!("mmsc-{backend}.stderr"));
@@ -465,11 +478,13 @@ struct Row {
     detail: String,
 }
 
-/// CPU time so far: of the mmsc process (all its threads), and of all CPUs from /proc/stat
-/// (busy: everything but idle and iowait; softirq on its own), in seconds.
+/// CPU time so far: of the mmsc process (all its threads), of this benchmark's children
+/// that have ended (wrk, once it has), and of all CPUs from /proc/stat (busy: everything but
+/// idle and iowait; softirq on its own), in seconds.
 #[derive(Clone, Copy, Debug, Default)]
 struct CpuSnap {
     mmsc: f64,
+    children: f64,
     busy: f64,
     softirq: f64,
 }
@@ -478,6 +493,8 @@ struct CpuSnap {
 #[derive(Clone, Copy, Debug, Default)]
 struct CpuUse {
     mmsc: f64,
+    /// wrk (and the `ip netns exec` it runs under).
+    wrk: f64,
     busy: f64,
     softirq: f64,
 }
@@ -500,6 +517,7 @@ impl CpuSnap {
         // user nice system idle iowait irq softirq steal (guest time is in user already)
         CpuSnap {
             mmsc: cpu_time(pid).map_or(0.0, |d| d.as_secs_f64()),
+            children: children_cpu_secs(),
             busy: f(0) + f(1) + f(2) + f(5) + f(6) + f(7),
             softirq: f(6),
         }
@@ -508,6 +526,7 @@ impl CpuSnap {
     fn since(&self, before: &CpuSnap) -> CpuUse {
         CpuUse {
             mmsc: self.mmsc - before.mmsc,
+            wrk: self.children - before.children,
             busy: self.busy - before.busy,
             softirq: self.softirq - before.softirq,
         }
@@ -517,19 +536,41 @@ impl CpuSnap {
 impl CpuUse {
     fn add(&mut self, o: &CpuUse) {
         self.mmsc += o.mmsc;
+        self.wrk += o.wrk;
         self.busy += o.busy;
         self.softirq += o.softirq;
     }
 
-    /// Microseconds per request: mmsc, softirq, all CPUs.
-    fn per_request(&self, requests: u64) -> (f64, f64, f64) {
+    /// Microseconds per request: mmsc, softirq, all CPUs, and the busy time that is neither
+    /// mmsc's nor wrk's (the kernel's work outside them, and other processes of this shared
+    /// machine: a run with much of it was disturbed).
+    fn per_request(&self, requests: u64) -> (f64, f64, f64, f64) {
         let n = requests.max(1) as f64;
+        // Softirq time spent in a process's context is in its time too: not subtracted.
+        let other = (self.busy - self.mmsc - self.wrk).max(0.0);
         (
             self.mmsc / n * 1e6,
             self.softirq / n * 1e6,
             self.busy / n * 1e6,
+            other / n * 1e6,
         )
     }
+}
+
+/// CPU seconds of this process's children that have ended and been waited for
+/// (`cutime + cstime` of /proc/self/stat).
+fn children_cpu_secs() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let Some(rest) = stat.rfind(')').and_then(|i| stat.get(i + 2..)) else {
+        return 0.0;
+    };
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    // cutime and cstime are fields 16 and 17 of the line, 14 and 15 after the name and state.
+    let ticks: u64 = [13, 14]
+        .iter()
+        .filter_map(|&i| f.get(i).and_then(|v| v.parse::<u64>().ok()))
+        .sum();
+    ticks as f64 / 100.0 // USER_HZ
 }
 
 fn main() -> ExitCode {
@@ -639,7 +680,7 @@ fn bench(opts: &Options) -> Result<(), String> {
     let mut rows: Vec<Row> = Vec::new();
     println!();
     println!(
-        "{:<6} {:<8} {:>12} {:>9} {:>9} {:>9} {:>10} {:>8} {:>8} {:>8}  checks",
+        "{:<6} {:<8} {:>12} {:>9} {:>9} {:>9} {:>10} {:>8} {:>8} {:>8} {:>6}  checks",
         "round",
         "backend",
         "requests/s",
@@ -649,7 +690,8 @@ fn bench(opts: &Options) -> Result<(), String> {
         "x kernel",
         "mmsc us",
         "sirq us",
-        "all us"
+        "all us",
+        "other"
     );
     for round in 1..=opts.rounds {
         // The order rotates from round to round: no backend always runs first (or last).
@@ -668,9 +710,9 @@ fn bench(opts: &Options) -> Result<(), String> {
             .map(|r| r.wrk.rate);
         for row in this_round {
             let ratio = kernel_rate.map_or("-".into(), |k| format!("{:.3}", row.wrk.rate / k));
-            let (m, q, a) = row.cpu.per_request(row.wrk.requests);
+            let (m, q, a, o) = row.cpu.per_request(row.wrk.requests);
             println!(
-                "{:<6} {:<8} {:>12} {:>9.2} {:>9.2} {:>9.2} {:>10} {:>8.1} {:>8.1} {:>8.1}  {}",
+                "{:<6} {:<8} {:>12} {:>9.2} {:>9.2} {:>9.2} {:>10} {:>8.1} {:>8.1} {:>8.1} {:>6.1}  {}",
                 round,
                 row.backend,
                 num(row.wrk.rate),
@@ -681,6 +723,7 @@ fn bench(opts: &Options) -> Result<(), String> {
                 m,
                 q,
                 a,
+                o,
                 row.detail
             );
             rows.push(row);
@@ -690,7 +733,7 @@ fn bench(opts: &Options) -> Result<(), String> {
     // All requests over all time per backend; latency: median of the rounds.
     println!();
     println!(
-        "{:<8} {:>12} {:>9} {:>9} {:>9} {:>10} {:>8} {:>8} {:>8}  per round",
+        "{:<8} {:>12} {:>9} {:>9} {:>9} {:>10} {:>8} {:>8} {:>8} {:>6}  per round",
         "summary",
         "requests/s",
         "p50 ms",
@@ -699,7 +742,8 @@ fn bench(opts: &Options) -> Result<(), String> {
         "x kernel",
         "mmsc us",
         "sirq us",
-        "all us"
+        "all us",
+        "other"
     );
     let total = |b: &str| -> (f64, Vec<&Row>) {
         let rs: Vec<&Row> = rows.iter().filter(|r| r.backend == b).collect();
@@ -723,9 +767,9 @@ fn bench(opts: &Options) -> Result<(), String> {
         for r in &rs {
             cpu.add(&r.cpu);
         }
-        let (m, q, a) = cpu.per_request(rs.iter().map(|r| r.wrk.requests).sum());
+        let (m, q, a, o) = cpu.per_request(rs.iter().map(|r| r.wrk.requests).sum());
         println!(
-            "{:<8} {:>12} {:>9.2} {:>9.2} {:>9.2} {:>10.3} {:>8.1} {:>8.1} {:>8.1}  {}",
+            "{:<8} {:>12} {:>9.2} {:>9.2} {:>9.2} {:>10.3} {:>8.1} {:>8.1} {:>8.1} {:>6.1}  {}",
             backend,
             num(rate),
             median(rs.iter().map(|r| r.wrk.p50_ms).collect()),
@@ -735,6 +779,7 @@ fn bench(opts: &Options) -> Result<(), String> {
             m,
             q,
             a,
+            o,
             per_round.join(", ")
         );
     }
@@ -745,7 +790,9 @@ fn bench(opts: &Options) -> Result<(), String> {
 
     println!(
         "CPU per request (us): mmsc = its user + system time; sirq = softirq time of all \
-         CPUs; all = busy time of all CPUs (wrk and the kernel's veth work included)"
+         CPUs; all = busy time of all CPUs (wrk and the kernel's veth work included); other = \
+         all - mmsc - wrk (a few us: softirq outside them; much more: other processes \
+         disturbed the run)"
     );
 
     // --- The XDP MM4 ACL under a bounded SYN flood --------------------------------------
