@@ -446,8 +446,10 @@ mod running {
 
     /// How long an idle core polls (yielding between polls) before it waits on its socket
     /// and doorbell: a wait costs a wake-up (an interrupt to its CPU) when the next frame or
-    /// reply comes.
-    const IDLE_YIELD: Duration = Duration::from_micros(50);
+    /// reply comes. Over veth (bench/README.md, "Backends over veth"), 400 us gave the
+    /// kernel backend's rate at a lower median latency; 0 and 50 us cost less CPU and about
+    /// 3% of the rate.
+    const IDLE_YIELD: Duration = Duration::from_micros(400);
 
     /// What the thread of core `index` needs to open its socket.
     struct CoreSetup {
