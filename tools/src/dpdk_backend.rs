@@ -775,6 +775,10 @@ mod running {
     /// rate; the longer ones cost more CPU).
     const IDLE_YIELD: Duration = Duration::from_micros(400);
 
+    /// Longest sleep of an idle lcore while connections are open: a request that comes
+    /// meanwhile waits for the end of the sleep.
+    const OPEN_SLEEP: Duration = Duration::from_micros(100);
+
     /// What every lcore reads.
     struct LcoreCtx<'p, 'a> {
         port: &'p Port<'a>,
@@ -834,6 +838,11 @@ mod running {
                 }
             } else if let Some(sleep) = backoff.idle(|| stack.poll_delay(clock.now())) {
                 publish(&stack, &device, shared, false);
+                let sleep = if stack.open_connections() > 0 {
+                    sleep.min(OPEN_SLEEP)
+                } else {
+                    sleep
+                };
                 std::thread::park_timeout(sleep);
             }
         }
