@@ -29,7 +29,7 @@ use std::time::{Duration, Instant};
 use mmsc_classify::TcpFlags;
 use mmsc_classify::build::FrameBuilder;
 
-use crate::procs::{Guard, TempDir, find_program, loadavg};
+use crate::procs::{Guard, TempDir, cpu_time, find_program, loadavg};
 use crate::wrk::{WrkLoad, WrkResult};
 
 const HELP: &str = "\
@@ -38,11 +38,18 @@ namespace, once per backend of the mmsc build (ratios to kernel), and the XDP MM
 bounded SYN flood from a non-peer (trafgen)
 
 usage: backends [--quick] [--rounds N] [--duration-secs N] [--connections N] [--flood-frames N]
+                [--backends LIST] [--no-flood]
     --quick              1 round of 1 s per backend, 1 000 000 flood frames (a smoke run)
     --rounds N           rounds, each running every backend once, interleaved (default 3)
     --duration-secs N    seconds of wrk load per backend per round (default 5)
     --connections N      wrk keep-alive connections (default 32)
     --flood-frames N     SYN frames in the flood (default 20 000 000)
+    --backends LIST      only these backends, comma-separated (kernel is always run: the
+                         ratios are to it)
+    --no-flood           skip the SYN flood
+
+The environment variable MMSC_BENCH_XDP_MODE (auto, driver or generic) sets dataplane.xdp_mode
+of the xdp and afxdp runs (default: mmsc's, auto: driver mode on veth).
 
 Runs target/release/mmsc (beside this binary; build it with the backends to compare, e.g.
 cargo build --release -p mmsc --features ebpf). Needs root, wrk, trafgen (netsniff-ng), ip.";
@@ -62,6 +69,8 @@ struct Options {
     connections: usize,
     flood_frames: u64,
     rounds: u32,
+    only: Option<Vec<String>>,
+    flood: bool,
 }
 
 fn parse_args() -> Result<Option<Options>, String> {
@@ -71,6 +80,8 @@ fn parse_args() -> Result<Option<Options>, String> {
         connections: 32,
         flood_frames: 20_000_000,
         rounds: 3,
+        only: None,
+        flood: true,
     };
     let mut args = std::env::args().skip(1);
     let mut duration_set = false;
@@ -95,6 +106,11 @@ fn parse_args() -> Result<Option<Options>, String> {
                 o.flood_frames = num("--flood-frames")?;
                 flood_set = true;
             }
+            "--backends" => {
+                let list = args.next().ok_or("--backends needs a list")?;
+                o.only = Some(list.split(',').map(|b| b.trim().to_string()).collect());
+            }
+            "--no-flood" => o.flood = false,
             // cargo bench passes --bench.
             "--bench" => {}
             other => return Err(format!("unknown argument {other:?}\n\n{HELP}")),
@@ -280,17 +296,27 @@ impl Server {
         );
         match backend {
             "kernel" => {}
-            "afxdp" => text.push_str(&format!(
-                "interface = \"{}\"\naddress = \"{server}/24\"\ncores = [0]\n",
-                lab.server_if
-            )),
+            "afxdp" => {
+                text.push_str(&format!(
+                    "interface = \"{}\"\naddress = \"{server}/24\"\ncores = [0]\n",
+                    lab.server_if
+                ));
+                if let Ok(mode) = std::env::var("MMSC_BENCH_XDP_MODE") {
+                    text.push_str(&format!("xdp_mode = \"{mode}\"\n"));
+                }
+            }
             "dpdk" => text.push_str(&format!(
                 "address = \"{server}/24\"\ncores = [0]\n\
                  dpdk_args = [\"--no-huge\", \"--no-pci\", \"--no-shconf\", \"--no-telemetry\", \
                  \"-m\", \"128\", \"--vdev=net_af_packet0,iface={},qpairs=1\"]\n",
                 lab.server_if
             )),
-            _ => text.push_str(&format!("interface = \"{}\"\n", lab.server_if)),
+            _ => {
+                text.push_str(&format!("interface = \"{}\"\n", lab.server_if));
+                if let Ok(mode) = std::env::var("MMSC_BENCH_XDP_MODE") {
+                    text.push_str(&format!("xdp_mode = \"{mode}\"\n"));
+                }
+            }
         }
         std::fs::write(&config, text).map_err(|e| format!("{}: {e}", config.display()))?;
         let stderr = dir.join(format!("mmsc-{backend}.stderr"));
@@ -404,9 +430,11 @@ fn one_run(
     let server = Server::start(lab, mmsc, dir, backend);
     let (w, status, log) = match server {
         Ok(server) => {
+            let before = CpuSnap::take(server.guard.pid());
             let w = wrk::run(load, url);
+            let cpu = CpuSnap::take(server.guard.pid()).since(&before);
             let status = server.status();
-            (w, status, server.stop())
+            (w.map(|w| (w, cpu)), status, server.stop())
         }
         Err(e) => (Err(e), Err(String::new()), String::new()),
     };
@@ -417,7 +445,7 @@ fn one_run(
     // this one did, not into memory the machine never touched (on a VM that costs several
     // microseconds per message, and would favour whoever runs first).
     let _ = std::fs::remove_dir_all(dir.join(format!("store-{backend}")));
-    let w = w.map_err(|e| format!("{backend}: {e}\nmmsc log:\n{log}"))?;
+    let (w, cpu) = w.map_err(|e| format!("{backend}: {e}\nmmsc log:\n{log}"))?;
     let status = status?;
     let accepted = counter(&status, &["messages", "accepted"]);
     let mut detail = format!("{accepted} accepted");
@@ -438,6 +466,7 @@ fn one_run(
     Ok(Row {
         backend: backend.to_string(),
         wrk: w,
+        cpu,
         detail,
     })
 }
@@ -445,7 +474,103 @@ fn one_run(
 struct Row {
     backend: String,
     wrk: WrkResult,
+    cpu: CpuUse,
     detail: String,
+}
+
+/// CPU time so far: of the mmsc process (all its threads), of this benchmark's children
+/// that have ended (wrk, once it has), and of all CPUs from /proc/stat (busy: everything but
+/// idle and iowait; softirq on its own), in seconds.
+#[derive(Clone, Copy, Debug, Default)]
+struct CpuSnap {
+    mmsc: f64,
+    children: f64,
+    busy: f64,
+    softirq: f64,
+}
+
+/// CPU seconds used over a run.
+#[derive(Clone, Copy, Debug, Default)]
+struct CpuUse {
+    mmsc: f64,
+    /// wrk (and the `ip netns exec` it runs under).
+    wrk: f64,
+    busy: f64,
+    softirq: f64,
+}
+
+impl CpuSnap {
+    fn take(pid: u32) -> CpuSnap {
+        let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+        let hz = 100.0; // USER_HZ on Linux
+        let fields: Vec<f64> = stat
+            .lines()
+            .find(|l| l.starts_with("cpu "))
+            .map(|l| {
+                l.split_whitespace()
+                    .skip(1)
+                    .map(|v| v.parse::<f64>().unwrap_or(0.0) / hz)
+                    .collect()
+            })
+            .unwrap_or_default();
+        let f = |i: usize| fields.get(i).copied().unwrap_or(0.0);
+        // user nice system idle iowait irq softirq steal (guest time is in user already)
+        CpuSnap {
+            mmsc: cpu_time(pid).map_or(0.0, |d| d.as_secs_f64()),
+            children: children_cpu_secs(),
+            busy: f(0) + f(1) + f(2) + f(5) + f(6) + f(7),
+            softirq: f(6),
+        }
+    }
+
+    fn since(&self, before: &CpuSnap) -> CpuUse {
+        CpuUse {
+            mmsc: self.mmsc - before.mmsc,
+            wrk: self.children - before.children,
+            busy: self.busy - before.busy,
+            softirq: self.softirq - before.softirq,
+        }
+    }
+}
+
+impl CpuUse {
+    fn add(&mut self, o: &CpuUse) {
+        self.mmsc += o.mmsc;
+        self.wrk += o.wrk;
+        self.busy += o.busy;
+        self.softirq += o.softirq;
+    }
+
+    /// Microseconds per request: mmsc, softirq, all CPUs, and the busy time that is neither
+    /// mmsc's nor wrk's (the kernel's work outside them, and other processes of this shared
+    /// machine: a run with much of it was disturbed).
+    fn per_request(&self, requests: u64) -> (f64, f64, f64, f64) {
+        let n = requests.max(1) as f64;
+        // Softirq time spent in a process's context is in its time too: not subtracted.
+        let other = (self.busy - self.mmsc - self.wrk).max(0.0);
+        (
+            self.mmsc / n * 1e6,
+            self.softirq / n * 1e6,
+            self.busy / n * 1e6,
+            other / n * 1e6,
+        )
+    }
+}
+
+/// CPU seconds of this process's children that have ended and been waited for
+/// (`cutime + cstime` of /proc/self/stat).
+fn children_cpu_secs() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let Some(rest) = stat.rfind(')').and_then(|i| stat.get(i + 2..)) else {
+        return 0.0;
+    };
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    // cutime and cstime are fields 16 and 17 of the line, 14 and 15 after the name and state.
+    let ticks: u64 = [13, 14]
+        .iter()
+        .filter_map(|&i| f.get(i).and_then(|v| v.parse::<u64>().ok()))
+        .sum();
+    ticks as f64 / 100.0 // USER_HZ
 }
 
 fn main() -> ExitCode {
@@ -544,7 +669,9 @@ fn bench(opts: &Options) -> Result<(), String> {
             if !ok {
                 println!("{b}: not run by this benchmark yet");
             }
-            ok
+            let chosen = b.as_str() == "kernel"
+                || opts.only.as_ref().is_none_or(|l| l.iter().any(|o| o == *b));
+            ok && chosen
         })
         .collect();
     // Rounds interleave the backends, so that a slow spell of this shared machine does not
@@ -553,8 +680,18 @@ fn bench(opts: &Options) -> Result<(), String> {
     let mut rows: Vec<Row> = Vec::new();
     println!();
     println!(
-        "{:<6} {:<8} {:>12} {:>9} {:>9} {:>9} {:>10}  checks",
-        "round", "backend", "requests/s", "p50 ms", "p90 ms", "p99 ms", "x kernel"
+        "{:<6} {:<8} {:>12} {:>9} {:>9} {:>9} {:>10} {:>8} {:>8} {:>8} {:>6}  checks",
+        "round",
+        "backend",
+        "requests/s",
+        "p50 ms",
+        "p90 ms",
+        "p99 ms",
+        "x kernel",
+        "mmsc us",
+        "sirq us",
+        "all us",
+        "other"
     );
     for round in 1..=opts.rounds {
         // The order rotates from round to round: no backend always runs first (or last).
@@ -573,8 +710,9 @@ fn bench(opts: &Options) -> Result<(), String> {
             .map(|r| r.wrk.rate);
         for row in this_round {
             let ratio = kernel_rate.map_or("-".into(), |k| format!("{:.3}", row.wrk.rate / k));
+            let (m, q, a, o) = row.cpu.per_request(row.wrk.requests);
             println!(
-                "{:<6} {:<8} {:>12} {:>9.2} {:>9.2} {:>9.2} {:>10}  {}",
+                "{:<6} {:<8} {:>12} {:>9.2} {:>9.2} {:>9.2} {:>10} {:>8.1} {:>8.1} {:>8.1} {:>6.1}  {}",
                 round,
                 row.backend,
                 num(row.wrk.rate),
@@ -582,6 +720,10 @@ fn bench(opts: &Options) -> Result<(), String> {
                 row.wrk.p90_ms,
                 row.wrk.p99_ms,
                 ratio,
+                m,
+                q,
+                a,
+                o,
                 row.detail
             );
             rows.push(row);
@@ -591,8 +733,17 @@ fn bench(opts: &Options) -> Result<(), String> {
     // All requests over all time per backend; latency: median of the rounds.
     println!();
     println!(
-        "{:<8} {:>12} {:>9} {:>9} {:>9} {:>10}  per round",
-        "summary", "requests/s", "p50 ms", "p90 ms", "p99 ms", "x kernel"
+        "{:<8} {:>12} {:>9} {:>9} {:>9} {:>10} {:>8} {:>8} {:>8} {:>6}  per round",
+        "summary",
+        "requests/s",
+        "p50 ms",
+        "p90 ms",
+        "p99 ms",
+        "x kernel",
+        "mmsc us",
+        "sirq us",
+        "all us",
+        "other"
     );
     let total = |b: &str| -> (f64, Vec<&Row>) {
         let rs: Vec<&Row> = rows.iter().filter(|r| r.backend == b).collect();
@@ -612,14 +763,23 @@ fn bench(opts: &Options) -> Result<(), String> {
             .zip(kernel_rows.iter())
             .map(|(r, k)| format!("{:.3}", r.wrk.rate / k.wrk.rate))
             .collect();
+        let mut cpu = CpuUse::default();
+        for r in &rs {
+            cpu.add(&r.cpu);
+        }
+        let (m, q, a, o) = cpu.per_request(rs.iter().map(|r| r.wrk.requests).sum());
         println!(
-            "{:<8} {:>12} {:>9.2} {:>9.2} {:>9.2} {:>10.3}  {}",
+            "{:<8} {:>12} {:>9.2} {:>9.2} {:>9.2} {:>10.3} {:>8.1} {:>8.1} {:>8.1} {:>6.1}  {}",
             backend,
             num(rate),
             median(rs.iter().map(|r| r.wrk.p50_ms).collect()),
             median(rs.iter().map(|r| r.wrk.p90_ms).collect()),
             median(rs.iter().map(|r| r.wrk.p99_ms).collect()),
             rate / kernel_total,
+            m,
+            q,
+            a,
+            o,
             per_round.join(", ")
         );
     }
@@ -628,8 +788,18 @@ fn bench(opts: &Options) -> Result<(), String> {
         backends.join(", ")
     );
 
+    println!(
+        "CPU per request (us): mmsc = its user + system time; sirq = softirq time of all \
+         CPUs; all = busy time of all CPUs (wrk and the kernel's veth work included); other = \
+         all - mmsc - wrk (a few us: softirq outside them; much more: other processes \
+         disturbed the run)"
+    );
+
     // --- The XDP MM4 ACL under a bounded SYN flood --------------------------------------
     println!();
+    if !opts.flood {
+        return Ok(());
+    }
     if !backends.iter().any(|b| b == "xdp") {
         println!("XDP ACL flood: skipped (mmsc built without the xdp backend: --features ebpf)");
         return Ok(());

@@ -40,37 +40,54 @@ impl Default for Clock {
 }
 
 /// How an idle core waits: a few polls back to back (spinning), then polls with a
-/// `yield_now` between them, then sleeps of up to [`Backoff::max_sleep`] (shorter when
-/// smoltcp or a timeout is due sooner), by default with `thread::park_timeout`, so that the
-/// thread can be woken early by [`std::thread::Thread::unpark`] (the control plane does that
-/// after pushing replies). Any poll that does work starts over.
+/// `yield_now` between them for [`Backoff::yield_for`] (other threads of its CPU run when
+/// they have something to do; a frame or a reply arriving meanwhile is seen at the next
+/// poll), then sleeps of up to [`Backoff::max_sleep`] (shorter when smoltcp or a timeout is
+/// due sooner), by default with `thread::park_timeout`, so that the thread can be woken early
+/// by [`std::thread::Thread::unpark`] (the control plane does that after pushing replies).
+/// Any poll that does work starts over.
+///
+/// The yielding phase is measured in time, not in polls: an idle poll costs well under a
+/// microsecond, and what it waits for (the next request of a connection whose reply has just
+/// gone out, a batch of replies from the store's next sync) comes tens to hundreds of
+/// microseconds later. A device that can wait for its frames (AF_XDP: poll(2) on the
+/// socket) needs only a short window; one that cannot (a DPDK port) a long one, since frames
+/// that arrive while it sleeps wait for the end of the sleep.
 #[derive(Clone, Debug)]
 pub struct Backoff {
     /// Idle polls back to back before yielding.
     pub spin_polls: u32,
-    /// Idle polls with a yield between them before sleeping.
-    pub yield_polls: u32,
+    /// How long idle polls go on with a yield between them before the core sleeps.
+    pub yield_for: std::time::Duration,
     /// Longest sleep.
     pub max_sleep: std::time::Duration,
     idle: u32,
+    idle_since: Option<std::time::Instant>,
 }
 
 impl Default for Backoff {
-    /// 64 spinning polls, 64 yielding polls, then sleeps of up to 1 ms.
+    /// 64 spinning polls, yielding polls for 50 us, then sleeps of up to 1 ms.
     fn default() -> Self {
-        Backoff {
-            spin_polls: 64,
-            yield_polls: 64,
-            max_sleep: std::time::Duration::from_millis(1),
-            idle: 0,
-        }
+        Backoff::new(std::time::Duration::from_micros(50))
     }
 }
 
 impl Backoff {
+    /// 64 spinning polls, yielding polls for `yield_for`, then sleeps of up to 1 ms.
+    pub fn new(yield_for: std::time::Duration) -> Self {
+        Backoff {
+            spin_polls: 64,
+            yield_for,
+            max_sleep: std::time::Duration::from_millis(1),
+            idle: 0,
+            idle_since: None,
+        }
+    }
+
     /// A poll did work: poll again at once.
     pub fn reset(&mut self) {
         self.idle = 0;
+        self.idle_since = None;
     }
 
     /// A poll did no work: spin or yield according to how long the core has been idle, or,
@@ -84,17 +101,18 @@ impl Backoff {
         self.idle = self.idle.saturating_add(1);
         if self.idle <= self.spin_polls {
             std::hint::spin_loop();
-            None
-        } else if self.idle <= self.spin_polls.saturating_add(self.yield_polls) {
-            std::thread::yield_now();
-            None
-        } else {
-            let sleep = due().map_or(self.max_sleep, |d| {
-                std::time::Duration::from_micros(d.total_micros()).min(self.max_sleep)
-            });
-            // A poll that found nothing to do although something was due: do not spin on it.
-            Some(sleep.max(MIN_SLEEP))
+            return None;
         }
+        let since = *self.idle_since.get_or_insert_with(std::time::Instant::now);
+        if since.elapsed() < self.yield_for {
+            std::thread::yield_now();
+            return None;
+        }
+        let sleep = due().map_or(self.max_sleep, |d| {
+            std::time::Duration::from_micros(d.total_micros()).min(self.max_sleep)
+        });
+        // A poll that found nothing to do although something was due: do not spin on it.
+        Some(sleep.max(MIN_SLEEP))
     }
 }
 
@@ -108,6 +126,21 @@ pub trait CoreDevice: Device {
     /// transmissions bursts them here; an AF_XDP device kicks its TX ring and refills its
     /// fill ring).
     fn after_round(&mut self) {}
+
+    /// How the core backs off when idle: by default [`Backoff::default`], for a device whose
+    /// [`CoreDevice::idle_wait`] ends when a frame arrives.
+    fn backoff(&self) -> Backoff {
+        Backoff::default()
+    }
+
+    /// The core is about to wait (see [`CoreDevice::idle_wait`]): for a device whose waker
+    /// rings only a sleeping core. The loop looks at the reply ring after this and waits
+    /// only if it is empty, so a waker that publishes its replies before it looks whether the
+    /// core sleeps (with a `SeqCst` fence between) cannot leave a reply unseen.
+    fn will_wait(&mut self) {}
+
+    /// The core's wait is over (or was skipped).
+    fn woke(&mut self) {}
 
     /// The core has had nothing to do for a while: wait up to `timeout` for frames, or for
     /// the thread to be unparked (how the control plane wakes the core). The default parks
@@ -167,14 +200,18 @@ impl Stack {
     /// round, backing off when idle (see [`Backoff`]); then reset the connections left.
     /// `clock` must be the one the stack was made with.
     pub fn run<D: CoreDevice>(&mut self, device: &mut D, stop: &AtomicBool, clock: &Clock) {
-        let mut backoff = Backoff::default();
+        let mut backoff = device.backoff();
         while !stop.load(Ordering::Acquire) {
             let worked = self.poll(device, clock.now());
             device.after_round();
             if worked {
                 backoff.reset();
             } else if let Some(sleep) = backoff.idle(|| self.poll_delay(clock.now())) {
-                device.idle_wait(sleep);
+                device.will_wait();
+                if !self.replies_waiting() {
+                    device.idle_wait(sleep);
+                }
+                device.woke();
             }
         }
         self.shutdown(device, clock.now());

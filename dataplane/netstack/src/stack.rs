@@ -378,6 +378,13 @@ pub struct Stack {
     pending_jobs: Vec<Job>,
     stats: Arc<StackStats>,
     next_sweep: u64,
+    /// Frames that may still arrive before the listening pool could be used up (each takes
+    /// at most one listening socket): the pool is tended and topped up when it reaches 0.
+    frames_to_topup: usize,
+    /// When smoltcp has something to do next without a frame (a retransmission, a delayed
+    /// ACK, a timeout), as last computed: `Some(None)` when nothing, `None` when not known
+    /// (a round that did work may have changed it).
+    due: Option<Option<Instant>>,
 }
 
 impl std::fmt::Debug for Stack {
@@ -464,8 +471,10 @@ impl Stack {
             pending_jobs: Vec::new(),
             stats,
             next_sweep: millis(now) + SWEEP_MS,
+            frames_to_topup: 0,
+            due: None,
         };
-        stack.refill();
+        stack.top_up();
         Ok(stack)
     }
 
@@ -506,6 +515,11 @@ impl Stack {
     /// Run one round at `now` (see [`Stack`]); true when it did anything (frames in
     /// or out, octets moved, replies taken, jobs pushed). A caller polls again at once while
     /// it does, and may wait up to [`Stack::poll_delay`] when it does not.
+    ///
+    /// A round in which no frame arrives, no reply comes and nothing is due (no smoltcp
+    /// timer, no timeout sweep) ends after the ingress: nothing else could have changed since
+    /// the last round, whose egress sent everything it could. Such a round costs a look at
+    /// the device and the reply ring, not a pass over every socket.
     pub fn poll<D: Device>(&mut self, device: &mut D, now: Instant) -> bool {
         let now_ms = millis(now);
         let now_ns = u64::try_from(now.total_micros())
@@ -524,39 +538,37 @@ impl Stack {
                 glean: self.glean,
             };
             self.iface.poll_maintenance(now);
-            let mut budget = INGRESS_BUDGET;
-            'ingress: while budget > 0 {
+            for _ in 0..INGRESS_BUDGET {
                 // A frame takes at most one listening socket: after as many frames as there
                 // are, the pool is topped up again, so that a burst of SYNs larger than the
                 // backlog is not reset.
-                self.tend_listeners(now_ms);
-                let listening = self.refill();
-                let chunk = if listening == 0 {
-                    budget
-                } else {
-                    listening.min(budget)
-                };
-                for _ in 0..chunk {
-                    budget -= 1;
-                    let more = self
-                        .iface
-                        .poll_ingress_single(now, &mut tap, &mut self.sockets)
-                        != PollIngressSingleResult::None;
-                    // Before the answers are sent: where the frame's sender is.
-                    if !counts.gleaned.borrow().is_empty() {
-                        let gleaned = counts.gleaned.take();
-                        for (ip, mac) in gleaned {
-                            self.glean(ip, mac, now);
-                        }
-                    }
-                    if !more {
-                        break 'ingress;
+                if self.frames_to_topup == 0 {
+                    self.tend_listeners(now_ms);
+                    self.top_up();
+                }
+                let more = self
+                    .iface
+                    .poll_ingress_single(now, &mut tap, &mut self.sockets)
+                    != PollIngressSingleResult::None;
+                if !more {
+                    break;
+                }
+                self.frames_to_topup = self.frames_to_topup.saturating_sub(1);
+                // Before the answers are sent: where the frame's sender is.
+                if !counts.gleaned.borrow().is_empty() {
+                    let gleaned = counts.gleaned.take();
+                    for (ip, mac) in gleaned {
+                        self.glean(ip, mac, now);
                     }
                 }
             }
         }
         self.filter = filter;
         work |= self.drain_replies(now_ms);
+        if !work && counts.rx.get() == 0 && now_ms < self.next_sweep && !self.is_due(now) {
+            return false;
+        }
+        self.due = None;
         self.tend_listeners(now_ms);
         for slot in 0..self.conns.len() {
             work |= self.service(slot, now_ms);
@@ -567,7 +579,7 @@ impl Stack {
             self.sweep(now_ms);
         }
         self.tend_lingering(now_ms);
-        self.refill();
+        self.top_up();
         {
             let mut tap = Tap {
                 inner: &mut *device,
@@ -597,11 +609,31 @@ impl Stack {
         work || rx > 0 || tx > 0
     }
 
+    /// Whether smoltcp has something to do at `now` without a frame (computed once after each
+    /// round that did work, a pass over the sockets).
+    fn is_due(&mut self, now: Instant) -> bool {
+        self.due_at(now).is_some_and(|at| at <= now)
+    }
+
+    /// When smoltcp has something to do next without a frame (cached in `due`).
+    fn due_at(&mut self, now: Instant) -> Option<Instant> {
+        match self.due {
+            Some(at) => at,
+            None => {
+                let at = self.iface.poll_at(now, &self.sockets);
+                self.due = Some(at);
+                at
+            }
+        }
+    }
+
     /// How long the caller may wait before the next [`Stack::poll`] if no frame arrives and
     /// no reply comes: smoltcp's next timer (retransmission, delayed ACK, ...) or the next
     /// timeout sweep. `None`: nothing is due, ever.
     pub fn poll_delay(&mut self, now: Instant) -> Option<Duration> {
-        let smol = self.iface.poll_delay(now, &self.sockets);
+        let smol = self
+            .due_at(now)
+            .map(|at| if now < at { at - now } else { Duration::ZERO });
         if self.open == 0 && self.lingering.is_empty() {
             return smol;
         }
@@ -656,6 +688,8 @@ impl Stack {
             return false;
         };
         let learnt = neigh::inject(&mut self.iface, &mut self.sockets, &self.caps, &frame, now);
+        // What waited for this neighbour may go now.
+        self.due = None;
         if learnt {
             self.stats.neighbors_learnt.fetch_add(1, Ordering::Relaxed);
         }
@@ -703,6 +737,16 @@ impl Stack {
         // A response is written whole; do not hold its last segment back.
         s.set_nagle_enabled(false);
         s
+    }
+
+    /// [`Stack::refill`], and count the frames until the pool needs it again.
+    fn top_up(&mut self) {
+        let listening = self.refill();
+        self.frames_to_topup = if listening == 0 {
+            INGRESS_BUDGET
+        } else {
+            listening
+        };
     }
 
     /// Keep `backlog` sockets listening, within `max_sockets`; trim the spares. The number
@@ -874,6 +918,13 @@ impl Stack {
             }
             i += 1;
         }
+    }
+
+    /// Whether replies from the control plane wait in the ring (for a loop about to sleep;
+    /// see [`crate::CoreDevice::will_wait`]).
+    pub fn replies_waiting(&self) -> bool {
+        std::sync::atomic::fence(Ordering::SeqCst);
+        self.rings.replies.slots() > 0
     }
 
     fn drain_replies(&mut self, now: u64) -> bool {
