@@ -444,12 +444,11 @@ mod running {
         xdp: Arc<Xdp>,
     }
 
-    /// How long an idle core polls (yielding between polls) before it waits on its socket
-    /// and doorbell: a wait costs a wake-up (an interrupt to its CPU) when the next frame or
-    /// reply comes. Over veth (bench/README.md, "Backends over veth"), 400 us gave the
-    /// kernel backend's rate at a lower median latency; 0 and 50 us cost less CPU and about
-    /// 3% of the rate.
-    const IDLE_YIELD: Duration = Duration::from_micros(400);
+    // How long an idle core polls (yielding between polls) before it waits on its socket
+    // and doorbell, `dataplane.idle_poll_us`: a wait costs a wake-up (an interrupt to its
+    // CPU) when the next frame or reply comes. Over veth (bench/README.md, "Backends over
+    // veth"), 400 us gave the kernel backend's rate at a lower median latency; 0 and 50 us
+    // cost less CPU and about 3% of the rate.
 
     /// What the thread of core `index` needs to open its socket.
     struct CoreSetup {
@@ -461,6 +460,7 @@ mod running {
         shared: Arc<[CoreShared]>,
         doorbell: UnixDatagram,
         ready: Sender<Result<usize, (usize, String)>>,
+        idle_poll: Duration,
     }
 
     /// A core's AF_XDP socket as the netstack loop drives it: kicked and refilled after each
@@ -473,6 +473,7 @@ mod running {
         shared: Arc<[CoreShared]>,
         index: usize,
         published: XskStats,
+        idle_poll: Duration,
     }
 
     impl Device for XskCore {
@@ -508,7 +509,7 @@ mod running {
         }
 
         fn backoff(&self) -> Backoff {
-            Backoff::new(IDLE_YIELD)
+            Backoff::new(self.idle_poll)
         }
 
         fn will_wait(&mut self) {
@@ -593,6 +594,7 @@ mod running {
             shared: s.shared,
             index: s.index,
             published: XskStats::default(),
+            idle_poll: s.idle_poll,
         })
     }
 
@@ -748,6 +750,7 @@ mod running {
                     shared: Arc::clone(&shared),
                     doorbell: core_end,
                     ready: ready_tx.clone(),
+                    idle_poll: Duration::from_micros(dp.idle_poll_us),
                 };
                 let net_core = spawn_core(
                     format!("mmsc-afxdp{i}"),

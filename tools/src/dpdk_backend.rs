@@ -355,6 +355,7 @@ mod running {
         rings: Vec<CoreRings>,
         promiscuous: bool,
         wake_control: WakeFn,
+        idle_poll: Duration,
     }
 
     impl DpdkBackend {
@@ -431,6 +432,7 @@ mod running {
                 rings,
                 promiscuous: ip.is_ipv6(),
                 wake_control,
+                idle_poll: Duration::from_micros(dp.idle_poll_us),
             };
             let cores: Arc<[CoreShared]> = (0..cpus.len()).map(|_| CoreShared::default()).collect();
             let stop = Arc::new(AtomicBool::new(false));
@@ -618,6 +620,7 @@ mod running {
             rings,
             promiscuous,
             wake_control,
+            idle_poll,
         } = setup;
         let eal = Eal::init(&eal_args).map_err(|e| {
             anyhow!(
@@ -705,6 +708,7 @@ mod running {
             stop,
             events,
             wake_control,
+            idle_poll,
         };
         let launched = std::thread::scope(|s| {
             let port_stats = std::thread::Builder::new()
@@ -768,12 +772,11 @@ mod running {
         )
     }
 
-    /// How long an idle lcore polls (yielding between polls) before it sleeps: the port
-    /// cannot wake it, so frames that arrive while it sleeps wait until the sleep ends (up
-    /// to 1 ms) or replies unpark it. Long enough for the next requests of the connections
-    /// whose replies have just gone out (over veth, 100 us, 400 us and 2 ms gave the same
-    /// rate; the longer ones cost more CPU).
-    const IDLE_YIELD: Duration = Duration::from_micros(400);
+    // How long an idle lcore polls (yielding between polls) before it sleeps is
+    // `dataplane.idle_poll_us`: the port cannot wake it, so frames that arrive while it
+    // sleeps wait until the sleep ends (up to 1 ms) or replies unpark it. 400 us is long
+    // enough for the next requests of the connections whose replies have just gone out (over
+    // veth, 100 us, 400 us and 2 ms gave the same rate; the longer ones cost more CPU).
 
     /// Longest sleep of an idle lcore while connections are open: a request that comes
     /// meanwhile waits for the end of the sleep.
@@ -789,6 +792,7 @@ mod running {
         stop: &'p AtomicBool,
         events: &'p Sender<StartEvent>,
         wake_control: WakeFn,
+        idle_poll: Duration,
     }
 
     /// Dataplane core `lcore`'s loop (lcore i serves queue pair i): a stack on a
@@ -825,7 +829,7 @@ mod running {
             Err(e) => return fail(e.to_string()),
         };
         let _ = cx.events.send(StartEvent::CoreReady);
-        let mut backoff = Backoff::new(IDLE_YIELD);
+        let mut backoff = Backoff::new(cx.idle_poll);
         let mut rounds = 0u32;
         while !cx.stop.load(Ordering::Acquire) {
             let worked = stack.poll(&mut device, clock.now());

@@ -549,6 +549,9 @@ pub struct Dataplane {
     /// Burst of the per-source SYN limit (token bucket capacity), at least 1 when
     /// `syn_rate_per_source` is set. Default 32.
     pub syn_burst: u32,
+    /// afxdp and dpdk: microseconds an idle core keeps polling (yielding between polls)
+    /// before it sleeps. More: lower latency, more CPU; 0: sleep at once. Default 400.
+    pub idle_poll_us: u64,
 }
 
 impl Default for Dataplane {
@@ -562,6 +565,7 @@ impl Default for Dataplane {
             xdp_mode: XdpMode::Auto,
             syn_rate_per_source: 0,
             syn_burst: 32,
+            idle_poll_us: 400,
         }
     }
 }
@@ -1129,6 +1133,7 @@ fn read_dataplane(r: &mut Reader, root: &DeTable<'_>) -> Dataplane {
         xdp_mode: s.get("xdp_mode", d.xdp_mode, |v| parsed("an XDP mode", v)),
         syn_rate_per_source: s.get("syn_rate_per_source", d.syn_rate_per_source, uint),
         syn_burst: s.get("syn_burst", d.syn_burst, uint),
+        idle_poll_us: s.get("idle_poll_us", d.idle_poll_us, uint),
     };
     s.finish();
     dataplane
