@@ -48,6 +48,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::thread::JoinHandle;
+use std::time::Duration;
 
 use crossbeam_channel::{Receiver, Sender};
 use memmap2::Mmap;
@@ -584,6 +585,7 @@ fn run_preparer(
     reused: Arc<AtomicU64>,
 ) {
     let mut n = 0u64;
+    let mut failing = false;
     loop {
         n += 1;
         let reuse = free.lock().ok().and_then(|mut f| f.pop());
@@ -601,15 +603,31 @@ fn run_preparer(
             None => prepare_segment(&dir, n, size, &stop),
         };
         let p = match made {
-            Ok(p) => p,
+            Ok(p) => {
+                failing = false;
+                p
+            }
             Err(_) if stop.load(Ordering::Acquire) => return,
             Err(e) => {
-                eprintln!(
-                    "mmsc: store: cannot prepare a segment in {} ({e}); new segments are \
-                     created when needed",
-                    dir.display()
-                );
-                return;
+                // A full disk, say: segments are created when needed meanwhile; try again
+                // later (said once per run of failures).
+                if !failing {
+                    eprintln!(
+                        "mmsc: store: cannot prepare a segment in {} ({e}); new segments are \
+                         created when needed, preparing again every {} s",
+                        dir.display(),
+                        PREPARE_RETRY.as_secs()
+                    );
+                }
+                failing = true;
+                let until = std::time::Instant::now() + PREPARE_RETRY;
+                while std::time::Instant::now() < until {
+                    if stop.load(Ordering::Acquire) {
+                        return;
+                    }
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+                continue;
             }
         };
         if let Err(crossbeam_channel::SendError(p)) = tx.send(p) {
@@ -813,6 +831,8 @@ const PREPARING: &str = ".prep";
 const RECYCLED: &str = ".free";
 /// Most deleted segment files kept for reuse.
 const FREE_MAX: usize = 16;
+/// How long the preparer waits after a failure before it tries again.
+const PREPARE_RETRY: Duration = Duration::from_secs(5);
 
 /// Deleted segment files of the configured size, kept for reuse: rolling into one overwrites
 /// allocated blocks as a zero-filled file does, without writing it first. What it held
