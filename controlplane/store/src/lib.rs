@@ -278,10 +278,11 @@ impl Chunk {
         {
             return Err(std::io::ErrorKind::InvalidInput.into());
         }
-        // SAFETY: the destination is within the mapping (checked above) and does not overlap
-        // `src` (which is not in a chunk being written). Only the writer thread calls `put`,
-        // and only at offsets past every batch published from this chunk, which no reader
-        // can reach until the batch is published (through the window's lock, after this copy).
+        // SAFETY: the destination is within the mapping (checked above). Only the writer
+        // thread calls `put`, and only at offsets past every batch published from this chunk,
+        // which no reader can reach until the batch is published (through the window's lock,
+        // after this copy). `src` never overlaps the destination: it is a request buffer, or
+        // (compaction relocating a recent record) a published batch, which lies before it.
         unsafe {
             std::ptr::copy_nonoverlapping(src.as_ptr(), self.raw.as_mut_ptr().add(at), src.len())
         };
