@@ -994,19 +994,7 @@ mod running {
         }
         let mut total = Counters::default();
         for (c, _) in published {
-            for (a, b) in total.packets.iter_mut().zip(c.packets) {
-                *a = a.wrapping_add(b);
-            }
-            for (a, b) in total.bytes.iter_mut().zip(c.bytes) {
-                *a = a.wrapping_add(b);
-            }
-            for (a, b) in total.drops.iter_mut().zip(c.drops) {
-                *a = a.wrapping_add(b);
-            }
-            for (a, b) in total.slow.iter_mut().zip(c.slow) {
-                *a = a.wrapping_add(b);
-            }
-            total.syn_evictions = total.syn_evictions.wrapping_add(c.syn_evictions);
+            total.add(c);
         }
         for class in Class::ALL {
             m.push(

@@ -90,6 +90,23 @@ pub struct Counters {
 }
 
 impl Counters {
+    /// Add `other` to these counters, field by field (wrapping): the sum of several cores'
+    /// classifiers.
+    pub fn add(&mut self, other: &Counters) {
+        fn add_all<const N: usize>(a: &mut [u64; N], b: &[u64; N]) {
+            for (x, y) in a.iter_mut().zip(b) {
+                *x = x.wrapping_add(*y);
+            }
+        }
+        add_all(&mut self.packets, &other.packets);
+        add_all(&mut self.bytes, &other.bytes);
+        add_all(&mut self.drops, &other.drops);
+        add_all(&mut self.slow, &other.slow);
+        self.redirected = self.redirected.wrapping_add(other.redirected);
+        self.redirected_owned = self.redirected_owned.wrapping_add(other.redirected_owned);
+        self.syn_evictions = self.syn_evictions.wrapping_add(other.syn_evictions);
+    }
+
     /// Frames counted, all classes together.
     pub fn total_packets(&self) -> u64 {
         self.packets.iter().fold(0, |a, &b| a.wrapping_add(b))
@@ -484,6 +501,34 @@ impl Classifier {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn counters_add_every_field() {
+        let mut a = Counters::default();
+        let mut b = Counters::default();
+        b.packets[1] = 3;
+        b.bytes[2] = 100;
+        b.drops[0] = 2;
+        b.slow[1] = 5;
+        b.redirected = 7;
+        b.redirected_owned = 1;
+        b.syn_evictions = 4;
+        a.packets[1] = u64::MAX;
+        a.add(&b);
+        a.add(&b);
+        assert_eq!(a.packets[1], 5, "wraps");
+        assert_eq!(
+            (
+                a.bytes[2],
+                a.drops[0],
+                a.slow[1],
+                a.redirected,
+                a.redirected_owned,
+                a.syn_evictions
+            ),
+            (200, 4, 10, 14, 2, 8)
+        );
+    }
+
     use super::*;
     use crate::Listener;
     use crate::build::{FrameBuilder, L4, arp_request};
