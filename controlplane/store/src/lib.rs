@@ -802,9 +802,8 @@ struct Writer {
     /// Direct mode: runs of this batch, published once it is durable.
     written: Vec<RecentBatch>,
     /// Direct mode: the chunks holding the window, oldest first (the last one is being
-    /// filled), and their total size.
+    /// filled).
     chunks: std::collections::VecDeque<Arc<Backing>>,
-    chunk_bytes: u64,
     /// Where the next run goes in the newest chunk.
     chunk_at: usize,
     /// Size of a chunk: an eighth of the window, between one block and 8 MiB.
@@ -978,7 +977,6 @@ impl Store {
             direct,
             written: Vec::new(),
             chunks: std::collections::VecDeque::new(),
-            chunk_bytes: 0,
             chunk_at: 0,
             chunk_size: 0,
             spare: Vec::new(),
@@ -1415,7 +1413,6 @@ impl Writer {
             Some(i) => self.spare.swap_remove(i),
             None => Arc::new(Backing::Chunk(Chunk::new(len.max(self.chunk_size))?)),
         };
-        self.chunk_bytes += chunk.len() as u64;
         self.chunks.push_back(Arc::clone(&chunk));
         self.chunk_at = 0;
         Ok((chunk, 0))
@@ -1441,11 +1438,7 @@ impl Writer {
             // newest one from its start.
             self.written.clear();
             self.chunk_at = 0;
-            while self.chunks.len() > 1 {
-                if let Some(old) = self.chunks.pop_front() {
-                    self.chunk_bytes -= old.len() as u64;
-                }
-            }
+            self.chunks.drain(..self.chunks.len().saturating_sub(1));
             let from = position(self.active_id, self.write_at);
             self.shared.cached_from.fetch_max(from, Ordering::AcqRel);
             return;
@@ -1453,11 +1446,12 @@ impl Writer {
         let mut out = Vec::new();
         if let Ok(mut recent) = self.shared.recent.write() {
             recent.extend(self.written.drain(..));
-            while self.chunk_bytes > window && self.chunks.len() > 1 {
+            let mut held: u64 = self.chunks.iter().map(|c| c.len() as u64).sum();
+            while held > window && self.chunks.len() > 1 {
                 let Some(old) = self.chunks.pop_front() else {
                     break;
                 };
-                self.chunk_bytes -= old.len() as u64;
+                held -= old.len() as u64;
                 recent.retain(|b| !Arc::ptr_eq(&b.data, &old));
                 out.push(old);
             }
