@@ -172,6 +172,18 @@ impl Lab {
         String::from_utf8_lossy(&out).into_owned()
     }
 
+    /// Three pings from the client to the server's address (0.2 s apart, 10 s at most); the
+    /// ping's output.
+    pub fn ping_server(&self) -> String {
+        let server = self.server().to_string();
+        self.client_sh(
+            &[
+                "ping", "-n", "-c", "3", "-i", "0.2", "-W", "2", "-w", "10", &server,
+            ],
+            Duration::from_secs(15),
+        )
+    }
+
     /// `ip -d link show` of the server's interface (`xdp` / `xdpgeneric`, `prog/xdp id N`
     /// while an XDP program is attached).
     pub fn server_link(&self) -> String {

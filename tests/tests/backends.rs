@@ -602,22 +602,7 @@ fn dpdk_backend_over_veth() {
     assert!(mm1_segs >= 4, "{mm1_segs} segments");
 
     // smoltcp answers ping.
-    let ping = lab.client_sh(
-        &[
-            "ping",
-            "-n",
-            "-c",
-            "3",
-            "-i",
-            "0.2",
-            "-W",
-            "2",
-            "-w",
-            "10",
-            &lab.server().to_string(),
-        ],
-        Duration::from_secs(15),
-    );
+    let ping = lab.ping_server();
     assert!(ping.contains("3 received"), "{ping}");
 
     // MM4 from a non-peer: no answer at all, every SYN dropped by the classifier in front of
@@ -922,22 +907,7 @@ fn afxdp_backend_over_veth() {
     assert!(lab.server_link().contains("prog/xdp id "));
 
     // smoltcp answers ARP and ping for its address.
-    let ping = lab.client_sh(
-        &[
-            "ping",
-            "-n",
-            "-c",
-            "3",
-            "-i",
-            "0.2",
-            "-W",
-            "2",
-            "-w",
-            "10",
-            &lab.server().to_string(),
-        ],
-        Duration::from_secs(15),
-    );
+    let ping = lab.ping_server();
     assert!(ping.contains("3 received"), "{ping}");
 
     // MM1: the submit.
