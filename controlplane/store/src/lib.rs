@@ -8,6 +8,10 @@
 //!   record queued at that moment (a batch), writes it into the active segment, then makes the
 //!   batch durable with one `fdatasync` and only then reports the records' [`Location`]s on the
 //!   completion channel. An acknowledged record is on disk.
+//! - **Routes.** A record appended with [`Store::append_routed`] is also reported, before the
+//!   completion channel hears of it, to the sink of its [`Route`] ([`Store::add_route`]): a
+//!   dataplane core answers the handset from there, without waiting for the thread that reads
+//!   the channel.
 //! - **Direct I/O** ([`IoMode::Direct`], the default): the writer copies the batch into a
 //!   4 KiB-aligned buffer of its own and writes it with one `pwrite` on an `O_DIRECT`
 //!   descriptor, so the octets go from that buffer to the device without the kernel copying
@@ -111,6 +115,9 @@ pub enum StoreError {
     /// A record kind the store reserves for itself ([`SEGMENT_END`]).
     #[error("record kind {0:#04x} is reserved")]
     ReservedKind(u8),
+    /// Every route number is taken.
+    #[error("no route left (65 535 per store)")]
+    TooManyRoutes,
 }
 
 fn io(op: &'static str) -> impl FnOnce(std::io::Error) -> StoreError {
@@ -395,6 +402,22 @@ pub struct Recovered {
     pub problems: Vec<String>,
 }
 
+/// A second destination of completions, besides the completion channel (see
+/// [`Store::add_route`]). `Route::NONE` is no route.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Route(u16);
+
+impl Route {
+    /// No route: the completion channel only.
+    pub const NONE: Route = Route(0);
+}
+
+/// The sink of a [`Route`]: called on the writer thread once per group commit that completed
+/// records appended with that route, with `(token, durable)` of each, before the completion
+/// channel hears of them. It must not block: it hands the pairs on (a ring) and wakes their
+/// reader.
+pub type RouteSink = Box<dyn FnMut(&[(u64, bool)]) + Send>;
+
 /// The result of one append, delivered on the completion channel.
 #[derive(Debug)]
 pub struct Completion {
@@ -422,7 +445,9 @@ enum Cmd {
         kind: u8,
         payload: Payload,
         token: u64,
+        route: Route,
     },
+    AddRoute(Route, RouteSink),
     Delete(u32),
     Barrier(Sender<()>),
 }
@@ -467,6 +492,8 @@ fn position(segment: u32, offset: u64) -> u64 {
 pub struct Store {
     tx: Sender<Cmd>,
     shared: Arc<Shared>,
+    /// The last route handed out.
+    routes: Arc<std::sync::atomic::AtomicU16>,
     writer: Arc<WriterHandle>,
 }
 
@@ -816,6 +843,8 @@ struct Writer {
     preparer: Option<(Arc<AtomicBool>, JoinHandle<()>)>,
     /// Deleted segments kept for the preparer (with preparation on).
     free: Option<FreeList>,
+    /// Sinks of the routes, by route number (0, no route, has none).
+    routes: Vec<Option<RouteSink>>,
 }
 
 /// A zero-filled file of `segment_bytes`, waiting under a temporary name to become the next
@@ -983,6 +1012,7 @@ impl Store {
             prepared: None,
             preparer: None,
             free: None,
+            routes: Vec::new(),
         };
         if writer.cfg.prepare_segments {
             let (ptx, prx) = crossbeam_channel::bounded(0);
@@ -1017,6 +1047,7 @@ impl Store {
             Store {
                 tx,
                 shared,
+                routes: Arc::default(),
                 writer: Arc::new(WriterHandle(std::sync::Mutex::new(Some(handle)))),
             },
             recovered,
@@ -1025,6 +1056,33 @@ impl Store {
 
     /// Queue a record. Its [`Completion`] (with `token`) arrives once it is durable, or failed.
     pub fn append(&self, kind: u8, payload: Payload, token: u64) -> Result<(), StoreError> {
+        self.append_routed(kind, payload, token, Route::NONE)
+    }
+
+    /// A new route: records appended with it have their completion handed to `sink` too,
+    /// first. At most 65 535 routes per store.
+    pub fn add_route(&self, sink: RouteSink) -> Result<Route, StoreError> {
+        let n = self
+            .routes
+            .fetch_add(1, Ordering::Relaxed)
+            .checked_add(1)
+            .ok_or(StoreError::TooManyRoutes)?;
+        let route = Route(n);
+        self.tx
+            .send(Cmd::AddRoute(route, sink))
+            .map_err(|_| StoreError::Closed)?;
+        Ok(route)
+    }
+
+    /// Queue a record whose completion goes to `route`'s sink, then to the completion channel
+    /// as every completion does (with the same token).
+    pub fn append_routed(
+        &self,
+        kind: u8,
+        payload: Payload,
+        token: u64,
+        route: Route,
+    ) -> Result<(), StoreError> {
         if kind == SEGMENT_END {
             return Err(StoreError::ReservedKind(kind));
         }
@@ -1036,6 +1094,7 @@ impl Store {
                 kind,
                 payload,
                 token,
+                route,
             })
             .map_err(|_| StoreError::Closed)
     }
@@ -1191,9 +1250,18 @@ impl Store {
     }
 }
 
+/// The tokens of a batch appended with a route, and their routes.
+fn routed_of(batch: &[(u8, Payload, u64, Route)]) -> Vec<(u64, Route)> {
+    batch
+        .iter()
+        .filter(|(_, _, _, r)| *r != Route::NONE)
+        .map(|&(_, _, t, r)| (t, r))
+        .collect()
+}
+
 impl Writer {
     fn run(&mut self) {
-        let mut batch: Vec<(u8, Payload, u64)> = Vec::new();
+        let mut batch: Vec<(u8, Payload, u64, Route)> = Vec::new();
         let mut others: Vec<Cmd> = Vec::new();
         while let Ok(first) = self.rx.recv() {
             let mut next = Some(first);
@@ -1203,7 +1271,18 @@ impl Writer {
                         kind,
                         payload,
                         token,
-                    } => batch.push((kind, payload, token)),
+                        route,
+                    } => batch.push((kind, payload, token, route)),
+                    // At once: appends queued behind it may use the route.
+                    Cmd::AddRoute(route, sink) => {
+                        let i = usize::from(route.0);
+                        if self.routes.len() <= i {
+                            self.routes.resize_with(i + 1, || None);
+                        }
+                        if let Some(slot) = self.routes.get_mut(i) {
+                            *slot = Some(sink);
+                        }
+                    }
                     other => others.push(other),
                 }
                 if batch.len() < self.cfg.max_batch_records {
@@ -1219,7 +1298,7 @@ impl Writer {
                     Cmd::Barrier(tx) => {
                         let _ = tx.send(());
                     }
-                    Cmd::Append { .. } => {}
+                    Cmd::Append { .. } | Cmd::AddRoute(..) => {}
                 }
             }
         }
@@ -1239,12 +1318,49 @@ impl Writer {
         }
     }
 
-    fn fail_all(&mut self, batch: &mut Vec<(u8, Payload, u64)>, why: impl Fn() -> StoreError) {
-        for (_, _, token) in batch.drain(..) {
-            let _ = self.completions.send(Completion {
-                token,
-                result: Err(why()),
-            });
+    fn fail_all(
+        &mut self,
+        batch: &mut Vec<(u8, Payload, u64, Route)>,
+        why: impl Fn() -> StoreError,
+    ) {
+        let mut routed = routed_of(batch);
+        let done: Vec<(u64, Result<Location, StoreError>)> =
+            batch.drain(..).map(|(_, _, t, _)| (t, Err(why()))).collect();
+        self.deliver(done, &mut routed);
+    }
+
+    /// Hand the batch's completions on: first to the sinks of their routes (`routed`: the
+    /// routed tokens of the batch, from [`routed_of`]), then to the completion channel, whose
+    /// reader is woken.
+    fn deliver(
+        &mut self,
+        done: Vec<(u64, Result<Location, StoreError>)>,
+        routed: &mut [(u64, Route)],
+    ) {
+        if !routed.is_empty() {
+            routed.sort_unstable_by_key(|&(t, _)| t);
+            let mut by_route: Vec<(Route, Vec<(u64, bool)>)> = Vec::new();
+            for (token, result) in &done {
+                let Ok(i) = routed.binary_search_by_key(token, |&(t, _)| t) else {
+                    continue;
+                };
+                let Some(&(_, r)) = routed.get(i) else {
+                    continue;
+                };
+                let item = (*token, result.is_ok());
+                match by_route.iter_mut().find(|(x, _)| *x == r) {
+                    Some((_, list)) => list.push(item),
+                    None => by_route.push((r, vec![item])),
+                }
+            }
+            for (route, list) in by_route {
+                if let Some(Some(sink)) = self.routes.get_mut(usize::from(route.0)) {
+                    sink(&list);
+                }
+            }
+        }
+        for (token, result) in done {
+            let _ = self.completions.send(Completion { token, result });
         }
         (self.notify)();
     }
@@ -1478,10 +1594,11 @@ impl Writer {
         }
     }
 
-    fn commit(&mut self, batch: &mut Vec<(u8, Payload, u64)>) {
+    fn commit(&mut self, batch: &mut Vec<(u8, Payload, u64, Route)>) {
         if self.shared.failed.load(Ordering::Acquire) {
             return self.fail_all(batch, || StoreError::Failed);
         }
+        let mut routed = routed_of(batch);
         let mut done: Vec<(u64, Result<Location, StoreError>)> = Vec::with_capacity(batch.len());
         // Files written in this batch that need a sync (a roll leaves the old one behind).
         let mut to_sync: Vec<File> = Vec::new();
@@ -1489,7 +1606,7 @@ impl Writer {
         // Records planned in the active segment, written as one run.
         let mut run: Vec<Planned> = Vec::with_capacity(batch.len());
         let mut run_start = self.write_at;
-        for (kind, payload, token) in batch.drain(..) {
+        for (kind, payload, token, _) in batch.drain(..) {
             let len = payload.len();
             if len > self.cfg.max_record_bytes || u32::try_from(len).is_err() {
                 done.push((token, Err(StoreError::TooLarge(len))));
@@ -1622,10 +1739,7 @@ impl Writer {
         let written = done.iter().filter(|d| d.1.is_ok()).count() as u64;
         self.shared.records.fetch_add(written, Ordering::Relaxed);
         self.set_used(self.active_id, self.write_at);
-        for (token, result) in done {
-            let _ = self.completions.send(Completion { token, result });
-        }
-        (self.notify)();
+        self.deliver(done, &mut routed);
     }
 
     /// The ranges this batch made durable join the window; what falls out of it leaves the
@@ -1775,12 +1889,69 @@ mod tests {
         batches_of_many_sizes_recover_in_order,
         prepared_segments_are_rolled_into_and_none_is_left_behind,
         deleted_segments_are_reused_and_their_old_records_never_come_back,
+        routed_completions_reach_their_sink_before_the_channel,
     );
 
     fn wait(rx: &Receiver<Completion>, n: usize) -> Vec<Completion> {
         (0..n)
             .map(|_| rx.recv_timeout(Duration::from_secs(10)).unwrap())
             .collect()
+    }
+
+    fn routed_completions_reach_their_sink_before_the_channel(io: IoMode) {
+        let dir = tmpdir("routes", io);
+        let (s, _, rx) = open_with(&dir, io, |c| c.max_record_bytes = 10_000);
+        // Each sink records what it got, and how many completions the channel had by then.
+        type Seen = Arc<std::sync::Mutex<Vec<(u64, bool, usize)>>>;
+        let mut routes = Vec::new();
+        let mut seen: Vec<Seen> = Vec::new();
+        for _ in 0..2 {
+            let log: Seen = Arc::default();
+            let (log2, rx2) = (Arc::clone(&log), rx.clone());
+            let sink: RouteSink = Box::new(move |done: &[(u64, bool)]| {
+                let mut l = log2.lock().unwrap();
+                for &(t, ok) in done {
+                    l.push((t, ok, rx2.len()));
+                }
+            });
+            routes.push(s.add_route(sink).unwrap());
+            seen.push(log);
+        }
+        assert_ne!(routes[0], routes[1]);
+        assert_ne!(routes[0], Route::NONE);
+        for i in 0..30u64 {
+            let mut p = Payload::new();
+            p.push(vec![i as u8; 100 + i as usize]);
+            let route = match i % 3 {
+                0 => Route::NONE,
+                1 => routes[0],
+                _ => routes[1],
+            };
+            s.append_routed(1, p, i, route).unwrap();
+        }
+        let done = wait(&rx, 30);
+        assert!(done.iter().all(|c| c.result.is_ok()));
+        for (r, log) in seen.iter().enumerate() {
+            let log = log.lock().unwrap();
+            let mut tokens: Vec<u64> = log.iter().map(|x| x.0).collect();
+            tokens.sort_unstable();
+            let want: Vec<u64> = (0..30).filter(|i| i % 3 == r as u64 + 1).collect();
+            assert_eq!(tokens, want, "route {r} got its own tokens, once each");
+            assert!(log.iter().all(|x| x.1), "durable");
+        }
+        // A sink hears of a record before the channel does: within its batch, the channel
+        // never holds more completions than the batches before it.
+        let channel_before: Vec<usize> = seen[0].lock().unwrap().iter().map(|x| x.2).collect();
+        assert!(channel_before.iter().all(|&n| n == 0), "{channel_before:?}");
+        // An oversized record fails; its route hears so.
+        let mut big = Payload::new();
+        big.push(vec![0; 10_001]);
+        s.append_routed(1, big, 99, routes[0]).unwrap();
+        let c = wait(&rx, 1);
+        assert!(matches!(c[0].result, Err(StoreError::TooLarge(_))));
+        assert!(seen[0].lock().unwrap().contains(&(99, false, 0)));
+        s.close();
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     fn records_out_of_the_window_read_back_from_the_disk(io: IoMode) {
