@@ -3,6 +3,11 @@
 //! feeds store completions and push results to it, and returns replies on the cores' rings.
 //! The store writer and the push workers are threads of their own, so this loop never waits
 //! on a disk or a gateway.
+//!
+//! m-send-reqs take a shorter way ([`submit`]): a core's [`submit::CoreSubmitter`] appends
+//! them to the store itself and answers them when the store hands it their completion; this
+//! loop hears of them from the core's notices and the same completion, and indexes and
+//! notifies them off the handset's path.
 
 #![forbid(unsafe_code)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::panic))]
@@ -10,6 +15,7 @@
 pub mod pusher;
 pub mod records;
 pub mod service;
+pub mod submit;
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -24,6 +30,7 @@ use mmsc_store::{Completion, Recovered, Store};
 
 use crate::pusher::{PushResult, Pusher};
 use crate::service::{Service, Settings, Stats};
+use crate::submit::FastPath;
 
 /// Wakes the control-plane thread (from cores, the store writer and push workers). Made
 /// before the thread exists; wakes issued before it starts are not lost (the loop drains
@@ -74,6 +81,8 @@ pub struct ControlConfig {
     pub push_workers: usize,
     /// The doorbell the cores, the store and the push workers ring.
     pub doorbell: Arc<Doorbell>,
+    /// The cores' submit fast path, when they have one.
+    pub fast: Option<FastPath>,
 }
 
 impl std::fmt::Debug for ControlConfig {
@@ -157,6 +166,9 @@ fn run(
         &cfg.recovered,
         now_secs(),
     );
+    if let Some(fast) = cfg.fast.take() {
+        svc.attach_fast_path(fast);
+    }
     for line in svc.log.drain(..) {
         eprintln!("mmsc: {line}");
     }
@@ -184,8 +196,9 @@ fn run(
     let mut last_tick = 0u64;
     let mut last_release = now_secs();
     loop {
-        let mut busy = false;
         let now = now_secs();
+        // What the cores' submitters are storing: before the completions, which it explains.
+        let mut busy = svc.drain_notices();
         // Jobs from the cores, in batches.
         for ring in cfg.rings.iter_mut() {
             let n = ring.jobs.slots();
@@ -266,9 +279,10 @@ fn run(
             eprintln!("mmsc: {line}");
         }
         if let Ok(mut s) = stats.lock() {
-            *s = svc.stats;
+            *s = svc.published_stats();
         }
-        if stop.load(Ordering::Acquire) && svc.in_flight() == 0 {
+        // The cores stopped before the flag was set: their last notices are visible now.
+        if stop.load(Ordering::Acquire) && !svc.drain_notices() && svc.in_flight() == 0 {
             break;
         }
         if !busy && backlog.iter().all(VecDeque::is_empty) {

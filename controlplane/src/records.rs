@@ -72,31 +72,11 @@ impl RecipientState {
     }
 }
 
-/// Kind of address of a recipient.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[repr(u8)]
-pub enum RecipientKind {
-    /// To
-    To = 0,
-    /// Cc
-    Cc = 1,
-    /// Bcc
-    Bcc = 2,
-}
+/// The recipients of a message, as the submit rules (on a core or here) found them.
+pub use mmsc_dataplane::submit::{Recipient, RecipientKind};
 
 /// A message's internal id (24 hex digits): shared by the maps that refer to the message.
 pub type Id = std::sync::Arc<str>;
-
-/// One recipient of a message.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Recipient {
-    /// The address as the originator wrote it (`+358.../TYPE=PLMN`).
-    pub address: String,
-    /// The local subscriber's MSISDN, when this MMSC serves it.
-    pub msisdn: Option<String>,
-    /// To, Cc or Bcc.
-    pub kind: RecipientKind,
-}
 
 /// A stored message.
 #[derive(Clone, Debug, PartialEq, Eq)]

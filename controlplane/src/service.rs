@@ -13,20 +13,23 @@
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, HashSet};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
+use mmsc_dataplane::mm1::reply_version;
 use mmsc_dataplane::ring::{Chunk, ConnId, Job, JobKind, Reply, Response};
+use mmsc_dataplane::submit::{SubmitPlan, SubmitRules, clean_subject};
 use mmsc_store::{Completion, Location, Payload, Recovered, Store};
 use mmsc_wire::mms::build::{self, Notification};
 use mmsc_wire::mms::{
     EncodedString, HeaderName, MessageType, Pdu, ReadStatus, ResponseStatus, RetrieveStatus,
-    SenderVisibility, Status, TimeValue, Value, Version, field,
+    Status, Value, Version, field,
 };
 use mmsc_wire::{Limits, wsp::Body};
 
 use crate::pusher::{PushKey, PushRequest, PushResult};
-use crate::records::{
-    self, Id, MessageRecord, OutboxRecord, Recipient, RecipientKind, RecipientState, StateRecord,
-};
+use crate::records::{self, Id, MessageRecord, OutboxRecord, RecipientState, StateRecord};
+use crate::submit::{FastPath, IdSource, Notice, NoticeReader, Summary, is_core_token, split_plan};
 
 /// A retrieval waiting for its message to be read into memory.
 #[derive(Clone, Debug)]
@@ -94,22 +97,6 @@ struct Rcpt {
     report_denied: bool,
 }
 
-/// What a notification says about a message besides its addressing, kept in memory so that
-/// notifying does not read the message back from the store.
-#[derive(Clone, Debug, Default)]
-struct Summary {
-    subject: Option<EncodedString<'static>>,
-    class: Option<Value<'static>>,
-}
-
-/// A checked m-send-req, ready to store.
-#[derive(Debug)]
-struct Plan {
-    tid: Vec<u8>,
-    rec: MessageRecord,
-    summary: Summary,
-}
-
 #[derive(Clone, Debug)]
 struct Msg {
     rec: MessageRecord,
@@ -169,6 +156,11 @@ enum Pending {
         msg: Box<Msg>,
         forward: bool,
     },
+    /// A message a dataplane core stores through its fast path (it answers the handset):
+    /// indexed and notified once durable.
+    Stored {
+        msg: Box<Msg>,
+    },
     /// Answer 200 (or 500) once durable.
     Answer {
         conn: Option<ConnId>,
@@ -205,6 +197,12 @@ struct Compaction {
 /// The MM1 service.
 pub struct Service {
     settings: Settings,
+    /// The submit rules, shared with the cores when they plan submits themselves.
+    rules: Arc<SubmitRules>,
+    /// Message ids, shared with the cores' submitters.
+    ids: Arc<IdSource>,
+    /// What the cores' submitters store.
+    notices: Vec<NoticeReader>,
     store: Store,
     /// Boxed: the table holds a pointer per message, so growing it moves little.
     msgs: HashMap<Id, Box<Msg>>,
@@ -224,8 +222,6 @@ pub struct Service {
     /// Segments whose deletion was asked (the writer deletes them asynchronously).
     deleted: HashSet<u32>,
     next_token: u64,
-    id_counter: u64,
-    nonce: u32,
     next_job: u64,
     /// Replies to send to the cores.
     pub replies: Vec<Reply>,
@@ -250,65 +246,28 @@ impl std::fmt::Debug for Service {
     }
 }
 
-fn boot_nonce() -> u32 {
-    let mut b = [0u8; 4];
-    if let Ok(mut f) = std::fs::File::open("/dev/urandom") {
-        use std::io::Read;
-        let _ = f.read_exact(&mut b);
-    }
-    let t = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.subsec_nanos());
-    u32::from_le_bytes(b) ^ t.rotate_left(13) ^ std::process::id()
-}
-
-fn address_msisdn(addr: &str) -> Option<String> {
-    // "+358401234567/TYPE=PLMN" -> "+358401234567"; plain numbers too.
-    let a = addr.trim();
-    let num = match a.split_once('/') {
-        Some((n, ty))
-            if ty.eq_ignore_ascii_case("TYPE=PLMN") || ty.eq_ignore_ascii_case("TYPE=PLNM") =>
-        {
-            n
-        }
-        Some(_) => return None,
-        None if a.contains('@') => return None,
-        None => a,
-    };
-    let digits = num.strip_prefix('+').unwrap_or(num);
-    ((5..=15).contains(&digits.len()) && digits.bytes().all(|b| b.is_ascii_digit()))
-        .then(|| format!("+{digits}"))
-}
-
-/// The subject as a notification carries it: line breaks (which a PPG's MIME parser may act
-/// on, and which no handset shows) become spaces.
-fn clean_subject(s: &EncodedString<'_>) -> EncodedString<'static> {
-    let has_break = match s.to_text() {
-        Some(t) => t.contains(['\r', '\n']),
-        None => s.text.iter().any(|b| matches!(b, b'\r' | b'\n')),
-    };
-    if !has_break {
-        return s.clone().into_owned();
-    }
-    let text = s.to_text_lossy().replace(['\r', '\n'], " ");
-    EncodedString {
-        charset: Some(mmsc_wire::charset::UTF_8),
-        text: text.into_bytes().into(),
-    }
-}
-
 fn plmn(msisdn: &str) -> String {
     format!("{msisdn}/TYPE=PLMN")
 }
 
-fn reply_version(v: Version) -> Version {
-    v.min(Version::V1_3)
+/// The submit rules of these settings.
+pub fn rules_of(settings: &Settings) -> SubmitRules {
+    SubmitRules {
+        local_prefixes: settings.local_prefixes.clone(),
+        default_expiry_secs: settings.default_expiry_secs,
+        max_expiry_secs: settings.max_expiry_secs,
+        limits: settings.limits.clone(),
+        refused: Default::default(),
+    }
 }
 
 impl Service {
     /// A service over `store`, rebuilt from what recovery found. Ready to run at `now`.
     pub fn new(settings: Settings, store: Store, recovered: &Recovered, now: u64) -> Service {
         let mut s = Service {
+            rules: Arc::new(rules_of(&settings)),
+            ids: IdSource::new(),
+            notices: Vec::new(),
             settings,
             store,
             msgs: HashMap::new(),
@@ -325,8 +284,6 @@ impl Service {
             compaction: None,
             deleted: HashSet::new(),
             next_token: 1,
-            id_counter: 0,
-            nonce: boot_nonce(),
             next_job: 1,
             replies: Vec::new(),
             pushes: Vec::new(),
@@ -497,13 +454,61 @@ impl Service {
     }
 
     fn new_id(&mut self, now: u64) -> Id {
-        self.id_counter += 1;
-        Id::from(format!(
-            "{:010x}{:06x}{:08x}",
-            now & 0xFF_FFFF_FFFF,
-            self.id_counter & 0xFF_FFFF,
-            self.nonce
-        ))
+        self.ids.next(now)
+    }
+
+    /// Take part in the cores' submit fast path: their rules (so that their refusals count
+    /// here), the shared id source, and their notices.
+    pub fn attach_fast_path(&mut self, fast: FastPath) {
+        self.rules = fast.rules;
+        self.ids = fast.ids;
+        self.notices = fast.notices;
+    }
+
+    /// The counters, with the submits the cores refused themselves.
+    pub fn published_stats(&self) -> Stats {
+        let mut s = self.stats;
+        s.refused += self.rules.refused.load(Ordering::Relaxed);
+        s
+    }
+
+    /// Take what the cores' submitters said they are storing.
+    pub fn drain_notices(&mut self) -> bool {
+        let mut any = false;
+        for i in 0..self.notices.len() {
+            while let Some(n) = self.notices.get_mut(i).and_then(|r| r.0.pop().ok()) {
+                any = true;
+                match n {
+                    Notice::Stored {
+                        token,
+                        rec,
+                        pdu_at,
+                        summary,
+                    } => {
+                        let id = rec.id.clone();
+                        let mut msg = Msg::new(
+                            rec,
+                            Location {
+                                segment: 0,
+                                offset: 0,
+                                len: 0,
+                            },
+                            pdu_at,
+                        );
+                        msg.summary = Some(Box::new(summary));
+                        self.pending
+                            .insert(token, Pending::Stored { msg: Box::new(msg) });
+                        self.subjects
+                            .insert(token, (records::MESSAGE, Subject::Msg(id)));
+                    }
+                    Notice::Cancelled { token } => {
+                        self.pending.remove(&token);
+                        self.subjects.remove(&token);
+                    }
+                }
+            }
+        }
+        any
     }
 
     fn message_id(&self, id: &str) -> String {
@@ -511,10 +516,7 @@ impl Service {
     }
 
     fn is_local(&self, msisdn: &str) -> bool {
-        self.settings
-            .local_prefixes
-            .iter()
-            .any(|p| msisdn.starts_with(p.as_str()))
+        self.rules.is_local(msisdn)
     }
 
     fn reply(&mut self, conn: ConnId, response: Response) {
@@ -543,7 +545,9 @@ impl Service {
 
     fn append(&mut self, kind: u8, payload: Payload, then: Pending) -> bool {
         let subject = match &then {
-            Pending::Submit { msg, .. } => Subject::Msg(msg.rec.id.clone()),
+            Pending::Submit { msg, .. } | Pending::Stored { msg } => {
+                Subject::Msg(msg.rec.id.clone())
+            }
             Pending::Outbox { job, .. } => Subject::Job(*job),
             Pending::Relocated { id } => Subject::Msg(id.clone()),
             _ => Subject::None,
@@ -592,6 +596,8 @@ impl Service {
                 };
                 self.reply_pdu(conn, &conf);
             }
+            // The core that stored it answered the handset.
+            Pending::Stored { .. } => self.stats.refused += 1,
             Pending::Answer { conn: Some(conn) }
             | Pending::Outbox {
                 conn: Some(conn), ..
@@ -609,6 +615,8 @@ impl Service {
             JobKind::Retrieve { msisdn, token } => {
                 self.retrieve(conn, msisdn.as_deref(), &token, now, false)
             }
+            // Planned on the core, which has no fast path of its own.
+            JobKind::Submit { plan, buf, body } => self.submit(conn, *plan, buf, body),
             JobKind::Post {
                 msisdn,
                 message_type,
@@ -627,10 +635,10 @@ impl Service {
                     }
                 };
                 if message_type == MessageType::SEND_REQ {
-                    let plan = self.plan_submit(&msisdn, version, &pdu, pdu_bytes, now);
+                    let plan = self.rules.plan(&msisdn, version, &pdu, pdu_bytes, now);
                     drop(pdu);
                     return match plan {
-                        Ok(plan) => self.submit(conn, version, plan, buf, body),
+                        Ok(plan) => self.submit(conn, plan, buf, body),
                         Err((tid, status)) => {
                             self.stats.refused += 1;
                             let conf =
@@ -658,104 +666,16 @@ impl Service {
         }
     }
 
-    fn expiry_of(&self, pdu: &Pdu<'_>, now: u64) -> u64 {
-        let max = now + self.settings.max_expiry_secs;
-        match pdu.expiry() {
-            Some(TimeValue::Absolute(t)) if t > now => t.min(max),
-            Some(TimeValue::Relative(d)) if d > 0 => now.saturating_add(d).min(max),
-            // An expiry in the past, or none: the default.
-            _ => now + self.settings.default_expiry_secs,
-        }
-    }
-
-    fn recipients_of(&self, pdu: &Pdu<'_>) -> Vec<Recipient> {
-        let mut out = Vec::new();
-        for (code, kind) in [
-            (field::TO, RecipientKind::To),
-            (field::CC, RecipientKind::Cc),
-            (field::BCC, RecipientKind::Bcc),
-        ] {
-            for e in pdu.recipients(code) {
-                let address = e.to_text_lossy().trim().to_string();
-                if address.is_empty() {
-                    continue;
-                }
-                let msisdn = address_msisdn(&address).filter(|m| self.is_local(m));
-                out.push(Recipient {
-                    address,
-                    msisdn,
-                    kind,
-                });
-            }
-        }
-        out
-    }
-
-    /// Check an m-send-req and describe the message to store; or the status to refuse it
-    /// with. The transaction id comes back either way.
-    fn plan_submit(
-        &self,
-        msisdn: &str,
-        version: Version,
-        pdu: &Pdu<'_>,
-        pdu_bytes: &[u8],
-        now: u64,
-    ) -> Result<Plan, (Vec<u8>, ResponseStatus)> {
-        let tid = pdu.transaction_id().unwrap_or_default().to_vec();
-        let recipients = self.recipients_of(pdu);
-        if recipients.is_empty() {
-            return Err((tid, ResponseStatus::ERROR_PERMANENT_MESSAGE_FORMAT_CORRUPT));
-        }
-        if recipients.iter().all(|r| r.msisdn.is_none()) {
-            // No recipient this MMSC can deliver to (inter-operator routing comes with MM4).
-            return Err((
-                tid,
-                ResponseStatus::ERROR_PERMANENT_SENDING_ADDRESS_UNRESOLVED,
-            ));
-        }
-        if recipients.len() > u16::MAX as usize {
-            return Err((tid, ResponseStatus::ERROR_PERMANENT_CONTENT_NOT_ACCEPTED));
-        }
-        let body_offset = match Pdu::body_offset(pdu_bytes, &self.settings.limits) {
-            Ok(Some(o)) => o as u32,
-            _ => return Err((tid, ResponseStatus::ERROR_PERMANENT_MESSAGE_FORMAT_CORRUPT)),
-        };
-        let rec = MessageRecord {
-            id: Id::from(""),
-            received_at: now,
-            expiry_at: self.expiry_of(pdu, now),
-            sender: msisdn.to_string(),
-            version: version.0,
-            delivery_report: pdu.yes_no(field::DELIVERY_REPORT) == Some(true),
-            read_report: pdu.yes_no(field::READ_REPORT) == Some(true),
-            hide_sender: matches!(pdu.get(field::SENDER_VISIBILITY), Some(Value::Octet(o)) if *o == SenderVisibility::HIDE.0),
-            recipients,
-            body_offset,
-        };
-        let summary = Summary {
-            subject: pdu.subject().map(clean_subject),
-            class: pdu
-                .get(field::MESSAGE_CLASS)
-                .cloned()
-                .map(Value::into_owned),
-        };
-        Ok(Plan { tid, rec, summary })
-    }
-
     /// Store a checked m-send-req: its metadata, then the PDU straight from the request buffer.
     fn submit(
         &mut self,
         conn: ConnId,
-        version: Version,
-        plan: Plan,
+        plan: SubmitPlan,
         buf: Vec<u8>,
         body: std::ops::Range<usize>,
     ) {
-        let Plan {
-            tid,
-            mut rec,
-            summary,
-        } = plan;
+        let version = plan.version;
+        let (tid, mut rec, summary) = split_plan(plan);
         rec.id = self.new_id(rec.received_at);
         let meta = rec.encode_meta();
         let pdu_at = meta.len();
@@ -787,6 +707,10 @@ impl Service {
 
     /// A store completion.
     pub fn on_completion(&mut self, c: Completion, now: u64) {
+        if is_core_token(c.token) && !self.pending.contains_key(&c.token) {
+            // A core's notice is pushed before its append, so it is there by now.
+            self.drain_notices();
+        }
         let subject = self.subjects.remove(&c.token);
         let Some(p) = self.pending.remove(&c.token) else {
             return;
@@ -835,6 +759,10 @@ impl Service {
                     cp.outstanding = cp.outstanding.saturating_sub(1);
                 }
             }
+            Pending::Stored { mut msg } => {
+                msg.loc = loc;
+                self.index(msg, now);
+            }
             Pending::Submit {
                 conn,
                 tid,
@@ -843,24 +771,8 @@ impl Service {
                 forward,
             } => {
                 msg.loc = loc;
-                *self.seg_live.entry(loc.segment).or_default() += loc.footprint();
-                let id = msg.rec.id.clone();
-                let mid = self.message_id(&id);
-                self.expiry.push(Reverse((msg.rec.expiry_at, id.clone())));
-                let notify: Vec<(u16, String)> = msg
-                    .rec
-                    .recipients
-                    .iter()
-                    .enumerate()
-                    .filter_map(|(i, r)| r.msisdn.clone().map(|m| (i as u16, m)))
-                    .collect();
-                let exp = msg.rec.expiry_at;
-                self.msgs.insert(id.clone(), msg);
-                for (i, m) in notify {
-                    self.add_notify_job(&id, i, m, exp, now);
-                }
-                self.stats.accepted += 1;
-                self.stats.stored = self.msgs.len() as u64;
+                let mid = self.message_id(&msg.rec.id);
+                self.index(msg, now);
                 let conf = if forward {
                     build::forward_conf(
                         Some(&tid),
@@ -894,6 +806,29 @@ impl Service {
             }
             Pending::Internal => {}
         }
+    }
+
+    /// A message that became durable (at `msg.loc`): counted in its segment, indexed, given
+    /// its expiry, and its local recipients' notifications queued.
+    fn index(&mut self, msg: Box<Msg>, now: u64) {
+        let loc = msg.loc;
+        *self.seg_live.entry(loc.segment).or_default() += loc.footprint();
+        let id = msg.rec.id.clone();
+        self.expiry.push(Reverse((msg.rec.expiry_at, id.clone())));
+        let notify: Vec<(u16, String)> = msg
+            .rec
+            .recipients
+            .iter()
+            .enumerate()
+            .filter_map(|(i, r)| r.msisdn.clone().map(|m| (i as u16, m)))
+            .collect();
+        let exp = msg.rec.expiry_at;
+        self.msgs.insert(id.clone(), msg);
+        for (i, m) in notify {
+            self.add_notify_job(&id, i, m, exp, now);
+        }
+        self.stats.accepted += 1;
+        self.stats.stored = self.msgs.len() as u64;
     }
 
     fn parse_token<'t>(&self, token: &'t str) -> Option<(&'t str, usize)> {
@@ -1162,7 +1097,7 @@ impl Service {
         _now: u64,
         conn: Option<ConnId>,
     ) {
-        let job = ((self.nonce as u64) << 32) | (self.next_job & 0xFFFF_FFFF);
+        let job = (u64::from(self.ids.nonce()) << 32) | (self.next_job & 0xFFFF_FFFF);
         self.next_job += 1;
         let rec = OutboxRecord {
             job,
@@ -1248,7 +1183,7 @@ impl Service {
         let Some(orig) = found else {
             return refuse(self, ResponseStatus::ERROR_PERMANENT_MESSAGE_NOT_FOUND);
         };
-        let recipients = self.recipients_of(pdu);
+        let recipients = self.rules.recipients_of(pdu);
         if recipients.is_empty() {
             return refuse(self, ResponseStatus::ERROR_PERMANENT_MESSAGE_FORMAT_CORRUPT);
         }
@@ -1331,7 +1266,7 @@ impl Service {
         let rec = MessageRecord {
             id,
             received_at: now,
-            expiry_at: self.expiry_of(pdu, now),
+            expiry_at: self.rules.expiry_of(pdu, now),
             sender: msisdn.to_string(),
             version: version.0,
             delivery_report: pdu.yes_no(field::DELIVERY_REPORT) == Some(true),
@@ -1743,36 +1678,5 @@ impl Service {
     /// Store records awaiting durability.
     pub fn in_flight(&self) -> usize {
         self.pending.len()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn subjects_lose_line_breaks() {
-        let s = EncodedString::plain(&b"a\r\nContent-Type: x"[..]);
-        assert_eq!(clean_subject(&s).to_text().unwrap(), "a  Content-Type: x");
-        let s = EncodedString::plain(&b"plain"[..]);
-        assert_eq!(clean_subject(&s), s);
-    }
-
-    #[test]
-    fn addresses() {
-        assert_eq!(
-            address_msisdn("+358401234567/TYPE=PLMN").as_deref(),
-            Some("+358401234567")
-        );
-        assert_eq!(
-            address_msisdn("358401234567").as_deref(),
-            Some("+358401234567")
-        );
-        assert_eq!(
-            address_msisdn("+358500000000/TYPE=PLNM").as_deref(),
-            Some("+358500000000")
-        );
-        assert_eq!(address_msisdn("user@example.com"), None);
-        assert_eq!(address_msisdn("1.2.3.4/TYPE=IPv4"), None);
     }
 }

@@ -20,7 +20,8 @@ use mio::{Events, Interest, Poll, Token, Waker};
 use mmsc_wire::http::{self, Event, HttpLimits, ServerConn};
 
 use crate::mm1::{Action, Mm1Front};
-use crate::ring::{Chunk, ConnId, Job, Reply, Response};
+use crate::ring::{Chunk, ConnId, Job, JobKind, Reply, Response};
+use crate::submit::Submitter;
 
 const LISTENER: Token = Token(usize::MAX - 1);
 const WAKER: Token = Token(usize::MAX - 2);
@@ -56,6 +57,8 @@ pub struct ReactorStats {
     pub requests: AtomicU64,
     /// Jobs handed to the control plane.
     pub jobs: AtomicU64,
+    /// m-send-reqs taken to the store by the core's submit fast path.
+    pub fast_submits: AtomicU64,
     /// Requests refused because the ring to the control plane was full.
     pub overloaded: AtomicU64,
     /// HTTP errors answered (4xx/5xx from the engine).
@@ -69,6 +72,16 @@ pub struct CoreRings {
     pub jobs: rtrb::Producer<Job>,
     /// Replies from the control plane.
     pub replies: rtrb::Consumer<Reply>,
+    /// The submit fast path: planned m-send-reqs ([`crate::ring::JobKind::Submit`]) go to it
+    /// instead of the control plane, and it gives their answers back. Without it they go to
+    /// the control plane like every other job.
+    pub submit: Option<Box<dyn Submitter>>,
+}
+
+impl std::fmt::Debug for dyn Submitter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Submitter({} in flight)", self.in_flight())
+    }
 }
 
 /// A running reactor.
@@ -166,6 +179,7 @@ pub fn spawn_on(
         rings,
         wake_control,
         pending_jobs: Vec::new(),
+        answers: Vec::new(),
         stop: Arc::clone(&stop),
         stats: Arc::clone(&stats),
         start: Instant::now(),
@@ -226,6 +240,8 @@ struct Core {
     rings: CoreRings,
     wake_control: Arc<dyn Fn() + Send + Sync>,
     pending_jobs: Vec<Job>,
+    /// Answers of the submit fast path, being delivered (kept for its capacity).
+    answers: Vec<Reply>,
     stop: Arc<AtomicBool>,
     stats: Arc<ReactorStats>,
     start: Instant,
@@ -563,21 +579,76 @@ impl Core {
 
     fn drain_replies(&mut self) {
         while let Ok(reply) = self.rings.replies.pop() {
-            let slot = reply.conn.slot as usize;
-            let ok = matches!(self.conns.get(slot), Some(Some(c)) if c.generation == reply.conn.generation && c.awaiting);
-            if !ok {
-                // The connection is gone; its reply is dropped.
-                continue;
+            self.deliver(reply);
+        }
+        if let Some(sub) = self.rings.submit.as_mut()
+            && sub.has_completed()
+        {
+            let mut answers = std::mem::take(&mut self.answers);
+            sub.completed(&mut answers);
+            for reply in answers.drain(..) {
+                self.deliver(reply);
             }
-            if let Some(Some(c)) = self.conns.get_mut(slot) {
-                c.awaiting = false;
-            }
-            self.queue_response(slot, reply.response);
-            self.flush(slot);
+            self.answers = answers;
         }
     }
 
+    /// Answer the request in flight on a connection (if it is still there).
+    fn deliver(&mut self, reply: Reply) {
+        let slot = reply.conn.slot as usize;
+        let ok = matches!(self.conns.get(slot), Some(Some(c)) if c.generation == reply.conn.generation && c.awaiting);
+        if !ok {
+            // The connection is gone; its reply is dropped.
+            return;
+        }
+        if let Some(Some(c)) = self.conns.get_mut(slot) {
+            c.awaiting = false;
+        }
+        self.queue_response(slot, reply.response);
+        self.flush(slot);
+    }
+
+    /// Planned submits to the store through the fast path, if the core has one; what it
+    /// cannot take is answered at once.
+    fn submit_fast(&mut self) {
+        let Some(sub) = self.rings.submit.as_mut() else {
+            return;
+        };
+        if !self
+            .pending_jobs
+            .iter()
+            .any(|j| matches!(j.kind, JobKind::Submit { .. }))
+        {
+            return;
+        }
+        let mut answers = std::mem::take(&mut self.answers);
+        let mut taken = 0u64;
+        for job in std::mem::take(&mut self.pending_jobs) {
+            match job.kind {
+                JobKind::Submit { plan, buf, body } => {
+                    match sub.submit(job.conn, plan, buf, body) {
+                        Ok(()) => taken += 1,
+                        Err(response) => answers.push(Reply {
+                            conn: job.conn,
+                            response,
+                        }),
+                    }
+                }
+                kind => self.pending_jobs.push(Job {
+                    conn: job.conn,
+                    kind,
+                }),
+            }
+        }
+        self.stats.fast_submits.fetch_add(taken, Ordering::Relaxed);
+        for reply in answers.drain(..) {
+            self.deliver(reply);
+        }
+        self.answers = answers;
+    }
+
     fn push_jobs(&mut self) {
+        self.submit_fast();
         if self.pending_jobs.is_empty() {
             return;
         }

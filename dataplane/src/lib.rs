@@ -3,6 +3,8 @@
 //! - [`mm1`]: the MM1 front (routing, subscriber identification, PDU validation), sans-I/O.
 //! - [`kernel`]: the `kernel` backend, one mio reactor per core over SO_REUSEPORT listeners.
 //! - [`ring`]: the jobs and replies exchanged with the control plane over rtrb rings.
+//! - [`submit`]: the submit fast path: m-send-req planned on the core, appended to the store
+//!   from there, answered from there once durable.
 //!
 //! Nothing slow runs here: state changes, storage and pushes happen in the control plane, and
 //! a core that cannot hand a job over (its ring is full) answers 503 at once.
@@ -13,6 +15,7 @@
 pub mod kernel;
 pub mod mm1;
 pub mod ring;
+pub mod submit;
 
 /// Create the ring pair of one core: (core side, control-plane side).
 pub fn ring_pair(capacity: usize) -> (kernel::CoreRings, ControlRings) {
@@ -22,6 +25,7 @@ pub fn ring_pair(capacity: usize) -> (kernel::CoreRings, ControlRings) {
         kernel::CoreRings {
             jobs: jobs_tx,
             replies: replies_rx,
+            submit: None,
         },
         ControlRings {
             jobs: jobs_rx,

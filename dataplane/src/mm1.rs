@@ -13,6 +13,7 @@ use mmsc_wire::mms::{MessageType, Pdu, ResponseStatus, RetrieveStatus, Version};
 use mmsc_wire::{ErrorKind, Limits};
 
 use crate::ring::{JobKind, MMS_CONTENT_TYPE, Response};
+use crate::submit::SubmitRules;
 
 /// Decides whether a peer address is a trusted proxy (WAP gateway / GGSN).
 pub type TrustFn = Arc<dyn Fn(IpAddr) -> bool + Send + Sync>;
@@ -30,6 +31,10 @@ pub struct Mm1Front {
     pub limits: Limits,
     /// The clock for Date headers of immediate answers (seconds since the epoch).
     pub now_secs: Arc<dyn Fn() -> u64 + Send + Sync>,
+    /// The submit rules: with them an m-send-req is checked and planned here, on the core
+    /// ([`JobKind::Submit`], or an m-send-conf refusing it); without them it goes to the
+    /// control plane as a [`JobKind::Post`].
+    pub rules: Option<Arc<SubmitRules>>,
 }
 
 impl std::fmt::Debug for Mm1Front {
@@ -70,6 +75,11 @@ fn valid_token(t: &str) -> bool {
         && t.len() <= 128
         && t.bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+}
+
+/// The version of an answer to a handset that spoke `v`: the newest this MMSC speaks at most.
+pub fn reply_version(v: Version) -> Version {
+    v.min(Version::V1_3)
 }
 
 fn mms_conf(tid: Option<&[u8]>, version: Version, status: ResponseStatus) -> Response {
@@ -194,6 +204,35 @@ impl Mm1Front {
                 "expected application/vnd.wap.mms-message",
             ));
         }
+        if message_type == MessageType::SEND_REQ
+            && let Some(rules) = &self.rules
+            && let Ok(pdu) = &decoded
+        {
+            if tid.is_none() {
+                return Action::Respond(mms_conf(
+                    None,
+                    version,
+                    ResponseStatus::ERROR_PERMANENT_MESSAGE_FORMAT_CORRUPT,
+                ));
+            }
+            let now = (self.now_secs)();
+            return match rules.plan(&msisdn, version, pdu, body, now) {
+                Ok(plan) => {
+                    let plan = Box::new(plan);
+                    let range = req.body_range();
+                    drop(decoded);
+                    Action::Job(JobKind::Submit {
+                        plan,
+                        buf: req.buf,
+                        body: range,
+                    })
+                }
+                Err((tid, status)) => {
+                    rules.count_refused();
+                    Action::Respond(mms_conf(Some(&tid), reply_version(version), status))
+                }
+            };
+        }
         match message_type {
             MessageType::SEND_REQ
             | MessageType::NOTIFYRESP_IND
@@ -237,6 +276,7 @@ mod tests {
             trusted: Arc::new(|ip: IpAddr| ip.is_loopback()),
             limits: Limits::default(),
             now_secs: Arc::new(|| 1_700_000_000),
+            rules: None,
         }
     }
 

@@ -8,6 +8,8 @@ use std::ops::Range;
 
 use mmsc_wire::mms::{MessageType, Version};
 
+use crate::submit::SubmitPlan;
+
 /// A connection on a core. The generation makes a reply to a closed connection harmless even
 /// when its slot was reused.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -41,6 +43,18 @@ pub enum JobKind {
         message_type: MessageType,
         /// Its MMS version (1.0 when absent).
         version: Version,
+        /// The buffer the request arrived in.
+        buf: Vec<u8>,
+        /// The PDU's range in `buf`.
+        body: Range<usize>,
+    },
+    /// An m-send-req accepted by the core's [`crate::submit::SubmitRules`]: what to store, and
+    /// the request buffer with the PDU (no copy). A core with a
+    /// [`crate::submit::Submitter`] takes it to the store itself; otherwise the control plane
+    /// does.
+    Submit {
+        /// The message to store.
+        plan: Box<SubmitPlan>,
         /// The buffer the request arrived in.
         buf: Vec<u8>,
         /// The PDU's range in `buf`.

@@ -8,10 +8,12 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use mmsc_config::{Backend, Config, PushMode, StoreIo};
-use mmsc_controlplane::service::Settings;
+use mmsc_controlplane::service::{Settings, rules_of};
+use mmsc_controlplane::submit::{CoreSubmitter, CoreWake, FastPath, IdSource};
 use mmsc_controlplane::{ControlConfig, ControlPlane, Doorbell};
 use mmsc_dataplane::kernel::{self, ReactorConfig};
 use mmsc_dataplane::mm1::Mm1Front;
+use mmsc_dataplane::submit::Submitter;
 use mmsc_store::{IoMode, Store, StoreConfig};
 use mmsc_wire::Limits;
 use mmsc_wire::http::HttpLimits;
@@ -22,6 +24,13 @@ use crate::dpdk_backend::{DpdkBackend, DpdkMetrics};
 
 /// Capacity of each core's job and reply rings.
 const RING_CAPACITY: usize = 8192;
+
+/// Completions of a core's submits wake it as the control plane's replies do.
+fn set_core_wakes(slots: &[CoreWake], wakes: &[Arc<dyn Fn() + Send + Sync>]) {
+    for (slot, wake) in slots.iter().zip(wakes) {
+        let _ = slot.set(Arc::clone(wake));
+    }
+}
 
 /// Load the configuration: the file, or the embedded defaults.
 pub fn load_config(path: Option<&Path>) -> Result<Config> {
@@ -112,6 +121,40 @@ pub fn run(config: Option<PathBuf>) -> Result<()> {
         max_pdu_bytes: cfg.mm1.max_message_bytes,
         ..Limits::default()
     };
+    let settings = Settings {
+        content_location_base: cfg
+            .mm1
+            .content_location_base()
+            .trim_end_matches('/')
+            .to_string(),
+        local_prefixes: cfg.subscribers.local_prefixes.clone(),
+        default_expiry_secs: cfg.mm1.default_expiry_secs,
+        max_expiry_secs: cfg.mm1.max_expiry_secs,
+        domain: cfg.mmsc.hostname.clone(),
+        retry_initial_secs: cfg.push.retry_initial_secs,
+        retry_max_secs: cfg.push.retry_max_secs,
+        limits: limits.clone(),
+    };
+    // The submit fast path: every core plans m-send-reqs with these rules and stores them
+    // through a submitter of its own (see mmsc_controlplane::submit).
+    let rules = Arc::new(rules_of(&settings));
+    let ids = IdSource::new();
+    let mut notices = Vec::new();
+    let mut submitter = |core: usize| -> Result<(Box<dyn Submitter>, CoreWake)> {
+        let wake = CoreWake::default();
+        let (sub, reader) = CoreSubmitter::new(
+            u16::try_from(core).context("too many dataplane cores")?,
+            &store,
+            Arc::clone(&rules),
+            Arc::clone(&ids),
+            &cfg.mmsc.hostname,
+            RING_CAPACITY,
+            Arc::clone(&wake),
+        )
+        .context("cannot start the submit path of a dataplane core")?;
+        notices.push(reader);
+        Ok((Box::new(sub), wake))
+    };
     let mm1 = cfg.mm1.clone();
     let front = Mm1Front {
         path: cfg.mm1.path().trim_end_matches('/').to_string(),
@@ -119,6 +162,7 @@ pub fn run(config: Option<PathBuf>) -> Result<()> {
         trusted: Arc::new(move |ip| mm1.is_trusted(ip)),
         limits: limits.clone(),
         now_secs: Arc::new(mmsc_controlplane::now_secs),
+        rules: Some(Arc::clone(&rules)),
     };
     let http = HttpLimits {
         max_head_bytes: cfg.mm1.max_header_bytes,
@@ -138,8 +182,12 @@ pub fn run(config: Option<PathBuf>) -> Result<()> {
         // DPDK ports or AF_XDP sockets, and a user-space TCP stack per core: no kernel socket.
         fast_path = None;
         let mut core_rings = Vec::with_capacity(cpus.len());
-        for _ in &cpus {
-            let (core, ctl) = mmsc_dataplane::ring_pair(RING_CAPACITY);
+        let mut core_wakes = Vec::with_capacity(cpus.len());
+        for i in 0..cpus.len() {
+            let (mut core, ctl) = mmsc_dataplane::ring_pair(RING_CAPACITY);
+            let (sub, wake) = submitter(i)?;
+            core.submit = Some(sub);
+            core_wakes.push(wake);
             core_rings.push(core);
             control_rings.push(ctl);
         }
@@ -148,11 +196,13 @@ pub fn run(config: Option<PathBuf>) -> Result<()> {
         if cfg.dataplane.backend == Backend::Dpdk {
             let backend = DpdkBackend::start(&cfg, &cpus, &front, &http, core_rings, wake_control)?;
             wake_cores = backend.wakers();
+            set_core_wakes(&core_wakes, &wake_cores);
             dpdk = Some(backend);
         } else {
             let backend =
                 AfxdpBackend::start(&cfg, &cpus, &front, &http, core_rings, wake_control)?;
             wake_cores = backend.wakers();
+            set_core_wakes(&core_wakes, &wake_cores);
             afxdp = Some(backend);
         }
     } else {
@@ -170,7 +220,9 @@ pub fn run(config: Option<PathBuf>) -> Result<()> {
         fast_path = start_fast_path(&cfg, mm1_addr, &listeners)?;
         let per_core_conns = (cfg.mm1.max_connections / cpus.len()).max(1);
         for (i, (cpu, listener)) in cpus.iter().zip(listeners).enumerate() {
-            let (core_rings, ctl) = mmsc_dataplane::ring_pair(RING_CAPACITY);
+            let (mut core_rings, ctl) = mmsc_dataplane::ring_pair(RING_CAPACITY);
+            let (sub, core_wake) = submitter(i)?;
+            core_rings.submit = Some(sub);
             let bell = Arc::clone(&doorbell);
             let reactor = kernel::spawn_on(
                 ReactorConfig {
@@ -187,9 +239,11 @@ pub fn run(config: Option<PathBuf>) -> Result<()> {
             )
             .with_context(|| format!("cannot start dataplane core {i} on {mm1_addr}"))?;
             let waker = reactor.waker();
-            wake_cores.push(Arc::new(move || {
+            let wake: Arc<dyn Fn() + Send + Sync> = Arc::new(move || {
                 let _ = waker.wake();
-            }));
+            });
+            let _ = core_wake.set(Arc::clone(&wake));
+            wake_cores.push(wake);
             control_rings.push(ctl);
             reactors.push(reactor);
         }
@@ -208,20 +262,6 @@ pub fn run(config: Option<PathBuf>) -> Result<()> {
         );
     }
 
-    let settings = Settings {
-        content_location_base: cfg
-            .mm1
-            .content_location_base()
-            .trim_end_matches('/')
-            .to_string(),
-        local_prefixes: cfg.subscribers.local_prefixes.clone(),
-        default_expiry_secs: cfg.mm1.default_expiry_secs,
-        max_expiry_secs: cfg.mm1.max_expiry_secs,
-        domain: cfg.mmsc.hostname.clone(),
-        retry_initial_secs: cfg.push.retry_initial_secs,
-        retry_max_secs: cfg.push.retry_max_secs,
-        limits,
-    };
     let stored_before = recovered.records.len();
     let control = ControlPlane::start(ControlConfig {
         settings,
@@ -233,6 +273,11 @@ pub fn run(config: Option<PathBuf>) -> Result<()> {
         sender,
         push_workers: cfg.push.workers,
         doorbell,
+        fast: Some(FastPath {
+            rules,
+            ids,
+            notices,
+        }),
     })
     .context("cannot start the control plane")?;
 
@@ -419,7 +464,7 @@ fn metrics_source(
     Arc::new(move || {
         let mut m = Vec::new();
         let r = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
-        let per_core: [CoreCounter; 5] = [
+        let per_core: [CoreCounter; 6] = [
             (
                 "mm1.connections_accepted",
                 "MM1 connections accepted",
@@ -432,8 +477,15 @@ fn metrics_source(
                 |s| &s.jobs,
             ),
             (
+                "mm1.fast_submits",
+                "m-send-reqs the core stored through its submit fast path (answered by it once \
+                 durable)",
+                |s| &s.fast_submits,
+            ),
+            (
                 "mm1.overloaded",
-                "MM1 requests refused with 503: the ring to the control plane was full",
+                "MM1 requests refused with 503: no room to hand them on (the ring to the \
+                 control plane, or the submit fast path, was full)",
                 |s| &s.overloaded,
             ),
             (

@@ -412,11 +412,16 @@ impl Route {
     pub const NONE: Route = Route(0);
 }
 
-/// The sink of a [`Route`]: called on the writer thread once per group commit that completed
-/// records appended with that route, with `(token, durable)` of each, before the completion
-/// channel hears of them. It must not block: it hands the pairs on (a ring) and wakes their
-/// reader.
-pub type RouteSink = Box<dyn FnMut(&[(u64, bool)]) + Send>;
+/// The sink of a [`Route`], called on the writer thread once per group commit that completed
+/// records appended with that route. Neither call may block.
+pub trait RouteSink: Send {
+    /// Take `(token, durable)` of each such record (hand them on: a ring), before the
+    /// completion channel hears of them.
+    fn put(&mut self, done: &[(u64, bool)]);
+    /// Wake their reader: called once every completion of the commit is handed on, so that
+    /// the reader it wakes does not take the CPU from the writer before it is done.
+    fn wake(&mut self);
+}
 
 /// The result of one append, delivered on the completion channel.
 #[derive(Debug)]
@@ -447,7 +452,7 @@ enum Cmd {
         token: u64,
         route: Route,
     },
-    AddRoute(Route, RouteSink),
+    AddRoute(Route, Box<dyn RouteSink>),
     Delete(u32),
     Barrier(Sender<()>),
 }
@@ -844,7 +849,7 @@ struct Writer {
     /// Deleted segments kept for the preparer (with preparation on).
     free: Option<FreeList>,
     /// Sinks of the routes, by route number (0, no route, has none).
-    routes: Vec<Option<RouteSink>>,
+    routes: Vec<Option<Box<dyn RouteSink>>>,
 }
 
 /// A zero-filled file of `segment_bytes`, waiting under a temporary name to become the next
@@ -1061,7 +1066,7 @@ impl Store {
 
     /// A new route: records appended with it have their completion handed to `sink` too,
     /// first. At most 65 535 routes per store.
-    pub fn add_route(&self, sink: RouteSink) -> Result<Route, StoreError> {
+    pub fn add_route(&self, sink: Box<dyn RouteSink>) -> Result<Route, StoreError> {
         let n = self
             .routes
             .fetch_add(1, Ordering::Relaxed)
@@ -1324,14 +1329,16 @@ impl Writer {
         why: impl Fn() -> StoreError,
     ) {
         let mut routed = routed_of(batch);
-        let done: Vec<(u64, Result<Location, StoreError>)> =
-            batch.drain(..).map(|(_, _, t, _)| (t, Err(why()))).collect();
+        let done: Vec<(u64, Result<Location, StoreError>)> = batch
+            .drain(..)
+            .map(|(_, _, t, _)| (t, Err(why())))
+            .collect();
         self.deliver(done, &mut routed);
     }
 
     /// Hand the batch's completions on: first to the sinks of their routes (`routed`: the
-    /// routed tokens of the batch, from [`routed_of`]), then to the completion channel, whose
-    /// reader is woken.
+    /// routed tokens of the batch, from [`routed_of`]), then to the completion channel; then
+    /// wake the routes' readers, then the channel's.
     fn deliver(
         &mut self,
         done: Vec<(u64, Result<Location, StoreError>)>,
@@ -1353,14 +1360,23 @@ impl Writer {
                     None => by_route.push((r, vec![item])),
                 }
             }
-            for (route, list) in by_route {
+            for (route, list) in &by_route {
                 if let Some(Some(sink)) = self.routes.get_mut(usize::from(route.0)) {
-                    sink(&list);
+                    sink.put(list);
                 }
             }
-        }
-        for (token, result) in done {
-            let _ = self.completions.send(Completion { token, result });
+            for (token, result) in done {
+                let _ = self.completions.send(Completion { token, result });
+            }
+            for (route, _) in &by_route {
+                if let Some(Some(sink)) = self.routes.get_mut(usize::from(route.0)) {
+                    sink.wake();
+                }
+            }
+        } else {
+            for (token, result) in done {
+                let _ = self.completions.send(Completion { token, result });
+            }
         }
         (self.notify)();
     }
@@ -1903,18 +1919,33 @@ mod tests {
         let (s, _, rx) = open_with(&dir, io, |c| c.max_record_bytes = 10_000);
         // Each sink records what it got, and how many completions the channel had by then.
         type Seen = Arc<std::sync::Mutex<Vec<(u64, bool, usize)>>>;
+        struct Sink {
+            log: Seen,
+            rx: Receiver<Completion>,
+            wakes: Arc<AtomicU64>,
+        }
+        impl RouteSink for Sink {
+            fn put(&mut self, done: &[(u64, bool)]) {
+                let mut l = self.log.lock().unwrap();
+                for &(t, ok) in done {
+                    l.push((t, ok, self.rx.len()));
+                }
+            }
+            fn wake(&mut self) {
+                self.wakes.fetch_add(1, Ordering::Relaxed);
+            }
+        }
         let mut routes = Vec::new();
         let mut seen: Vec<Seen> = Vec::new();
+        let wakes = Arc::new(AtomicU64::new(0));
         for _ in 0..2 {
             let log: Seen = Arc::default();
-            let (log2, rx2) = (Arc::clone(&log), rx.clone());
-            let sink: RouteSink = Box::new(move |done: &[(u64, bool)]| {
-                let mut l = log2.lock().unwrap();
-                for &(t, ok) in done {
-                    l.push((t, ok, rx2.len()));
-                }
-            });
-            routes.push(s.add_route(sink).unwrap());
+            let sink = Sink {
+                log: Arc::clone(&log),
+                rx: rx.clone(),
+                wakes: Arc::clone(&wakes),
+            };
+            routes.push(s.add_route(Box::new(sink)).unwrap());
             seen.push(log);
         }
         assert_ne!(routes[0], routes[1]);
@@ -1931,6 +1962,10 @@ mod tests {
         }
         let done = wait(&rx, 30);
         assert!(done.iter().all(|c| c.result.is_ok()));
+        assert!(
+            wakes.load(Ordering::Relaxed) >= 2,
+            "each route's reader was woken"
+        );
         for (r, log) in seen.iter().enumerate() {
             let log = log.lock().unwrap();
             let mut tokens: Vec<u64> = log.iter().map(|x| x.0).collect();

@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use mmsc_classify::Classifier;
 use mmsc_dataplane::kernel::{CoreRings, ReactorStats};
 use mmsc_dataplane::mm1::{Action, Mm1Front};
-use mmsc_dataplane::ring::{Chunk, ConnId, Job, Response};
+use mmsc_dataplane::ring::{Chunk, ConnId, Job, JobKind, Reply, Response};
 use mmsc_wire::http::{self, Event, HttpLimits, ServerConn};
 use smoltcp::iface::{
     Config, Interface, PollIngressSingleResult, PollResult, SocketHandle, SocketSet,
@@ -376,6 +376,8 @@ pub struct Stack {
     rings: CoreRings,
     wake_control: WakeFn,
     pending_jobs: Vec<Job>,
+    /// Answers of the submit fast path, being delivered (kept for its capacity).
+    answers: Vec<Reply>,
     stats: Arc<StackStats>,
     next_sweep: u64,
     /// Frames that may still arrive before the listening pool could be used up (each takes
@@ -469,6 +471,7 @@ impl Stack {
             rings,
             wake_control,
             pending_jobs: Vec::new(),
+            answers: Vec::new(),
             stats,
             next_sweep: millis(now) + SWEEP_MS,
             frames_to_topup: 0,
@@ -925,37 +928,99 @@ impl Stack {
     pub fn replies_waiting(&self) -> bool {
         std::sync::atomic::fence(Ordering::SeqCst);
         self.rings.replies.slots() > 0
+            || self
+                .rings
+                .submit
+                .as_ref()
+                .is_some_and(|s| s.has_completed())
     }
 
     fn drain_replies(&mut self, now: u64) -> bool {
-        let n = self.rings.replies.slots();
-        if n == 0 {
-            return false;
+        let mut work = false;
+        while let Ok(reply) = self.rings.replies.pop() {
+            work = true;
+            self.deliver(reply, now);
         }
-        let Ok(chunk) = self.rings.replies.read_chunk(n) else {
+        if let Some(sub) = self.rings.submit.as_mut()
+            && sub.has_completed()
+        {
+            let mut answers = std::mem::take(&mut self.answers);
+            sub.completed(&mut answers);
+            for reply in answers.drain(..) {
+                self.deliver(reply, now);
+            }
+            self.answers = answers;
+            work = true;
+        }
+        work
+    }
+
+    /// Queue the answer of the request in flight on a connection (if it is still there).
+    fn deliver(&mut self, reply: Reply, now: u64) {
+        let slot = reply.conn.slot as usize;
+        match self.conns.get_mut(slot) {
+            Some(Some(c))
+                if reply.conn.core == self.core
+                    && c.generation == reply.conn.generation
+                    && c.awaiting =>
+            {
+                c.awaiting = false;
+                c.queue_response(reply.response, now);
+            }
+            // The connection is gone; its reply is dropped.
+            _ => {}
+        }
+    }
+
+    /// Planned submits to the store through the fast path, if the core has one; what it
+    /// cannot take is answered at once (and written in this round).
+    fn submit_fast(&mut self, now: u64) -> bool {
+        let Some(sub) = self.rings.submit.as_mut() else {
             return false;
         };
-        for reply in chunk {
-            let slot = reply.conn.slot as usize;
-            match self.conns.get_mut(slot) {
-                Some(Some(c))
-                    if reply.conn.core == self.core
-                        && c.generation == reply.conn.generation
-                        && c.awaiting =>
-                {
-                    c.awaiting = false;
-                    c.queue_response(reply.response, now);
+        if !self
+            .pending_jobs
+            .iter()
+            .any(|j| matches!(j.kind, JobKind::Submit { .. }))
+        {
+            return false;
+        }
+        let mut answers = std::mem::take(&mut self.answers);
+        let mut taken = 0u64;
+        for job in std::mem::take(&mut self.pending_jobs) {
+            match job.kind {
+                JobKind::Submit { plan, buf, body } => {
+                    match sub.submit(job.conn, plan, buf, body) {
+                        Ok(()) => taken += 1,
+                        Err(response) => answers.push(Reply {
+                            conn: job.conn,
+                            response,
+                        }),
+                    }
                 }
-                // The connection is gone; its reply is dropped.
-                _ => {}
+                kind => self.pending_jobs.push(Job {
+                    conn: job.conn,
+                    kind,
+                }),
             }
         }
+        self.stats
+            .mm1
+            .fast_submits
+            .fetch_add(taken, Ordering::Relaxed);
+        for reply in answers.drain(..) {
+            let slot = reply.conn.slot as usize;
+            self.deliver(reply, now);
+            self.service(slot, now);
+        }
+        self.answers = answers;
         true
     }
 
     fn push_jobs(&mut self, now: u64) -> bool {
+        let fast = self.submit_fast(now);
         if self.pending_jobs.is_empty() {
-            return false;
+            return fast;
         }
         let n = self.pending_jobs.len().min(self.rings.jobs.slots());
         let mut refused = self.pending_jobs.split_off(n);

@@ -4,12 +4,13 @@
 
 use std::borrow::Cow;
 use std::net::IpAddr;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 
 use mmsc_classify::{Class, Classifier, Listener, Mode, Rules};
 use mmsc_dataplane::mm1::Mm1Front;
-use mmsc_dataplane::ring::{JobKind, Reply, Response};
+use mmsc_dataplane::ring::{ConnId, JobKind, Reply, Response};
+use mmsc_dataplane::submit::{SubmitPlan, SubmitRules, Submitter};
 use mmsc_dataplane::{ControlRings, ring_pair};
 use mmsc_netstack::mem::{MemPort, exchange};
 use mmsc_netstack::{ConfigProblem, Stack, StackConfig, StackError, StackStats};
@@ -48,6 +49,74 @@ fn front() -> Mm1Front {
         trusted: Arc::new(|ip: IpAddr| ip == IpAddr::V4(CLIENT_IP) || ip == IpAddr::V6(CLIENT_IP6)),
         limits: Limits::default(),
         now_secs: Arc::new(|| 1_700_000_000),
+        rules: None,
+    }
+}
+
+/// A front that plans m-send-reqs itself (they become `JobKind::Submit`).
+fn planning_front() -> Mm1Front {
+    Mm1Front {
+        rules: Some(Arc::new(SubmitRules {
+            local_prefixes: vec!["+35840".into()],
+            default_expiry_secs: 3600,
+            max_expiry_secs: 7200,
+            ..SubmitRules::default()
+        })),
+        ..front()
+    }
+}
+
+/// The submits a [`TestSubmitter`] holds, and those the test made durable.
+#[derive(Default)]
+struct Submits {
+    taken: Vec<(ConnId, Vec<u8>, usize)>,
+    durable: Vec<(ConnId, Vec<u8>)>,
+}
+
+/// A submitter that holds at most `capacity` submits until the test makes them durable.
+struct TestSubmitter {
+    shared: Arc<Mutex<Submits>>,
+    capacity: usize,
+}
+
+impl Submitter for TestSubmitter {
+    fn submit(
+        &mut self,
+        conn: ConnId,
+        plan: Box<SubmitPlan>,
+        buf: Vec<u8>,
+        body: std::ops::Range<usize>,
+    ) -> Result<(), Response> {
+        let mut s = self.shared.lock().unwrap();
+        if s.taken.len() >= self.capacity {
+            return Err(Response::text(503, "full"));
+        }
+        // The plan describes the PDU in the buffer handed over with it.
+        let pdu = &buf[body];
+        assert_eq!(&pdu[plan.body_offset as usize..][..1], &[0x02]);
+        s.taken.push((conn, plan.tid.clone(), pdu.len()));
+        Ok(())
+    }
+
+    fn completed(&mut self, out: &mut Vec<Reply>) -> usize {
+        let mut s = self.shared.lock().unwrap();
+        let n = s.durable.len();
+        for (conn, tid) in s.durable.drain(..) {
+            let conf = build::send_conf(Some(&tid), Version::V1_2, ResponseStatus::OK, None);
+            out.push(Reply {
+                conn,
+                response: Response::mms(conf.encode().unwrap()),
+            });
+        }
+        n
+    }
+
+    fn has_completed(&self) -> bool {
+        !self.shared.lock().unwrap().durable.is_empty()
+    }
+
+    fn in_flight(&self) -> usize {
+        self.shared.lock().unwrap().taken.len()
     }
 }
 
@@ -219,7 +288,12 @@ impl Net {
     }
 
     fn with_ring(cfg: StackConfig, ring: usize) -> Net {
-        let (rings, ctl) = ring_pair(ring);
+        Net::with_rings(cfg, ring, None)
+    }
+
+    fn with_rings(cfg: StackConfig, ring: usize, submit: Option<Box<dyn Submitter>>) -> Net {
+        let (mut rings, ctl) = ring_pair(ring);
+        rings.submit = submit;
         let mut sport = MemPort::new();
         let stats = Arc::new(StackStats::default());
         let wakes = Arc::new(AtomicUsize::new(0));
@@ -356,6 +430,17 @@ impl Net {
                     );
                     Response::mms(conf.encode().unwrap())
                 }
+                JobKind::Submit { plan, .. } => {
+                    self.answered
+                        .push((plan.sender.clone(), MessageType::SEND_REQ));
+                    let conf = build::send_conf(
+                        Some(&plan.tid),
+                        plan.version,
+                        ResponseStatus::OK,
+                        Some(b"msg-1"),
+                    );
+                    Response::mms(conf.encode().unwrap())
+                }
                 JobKind::Retrieve { token, .. } => {
                     let n: usize = token.strip_prefix("big-").unwrap().parse().unwrap();
                     Response::mms((0..n).map(|i| (i % 253) as u8).collect())
@@ -420,6 +505,80 @@ fn a_submit_gets_its_send_conf() {
     assert!(net.stats.frames_in.load(Ordering::Relaxed) > 0);
     assert!(net.stats.frames_out.load(Ordering::Relaxed) > 0);
     assert_eq!(net.stack.open_connections(), 1);
+}
+
+#[test]
+fn planned_submits_go_to_the_control_plane_when_the_core_has_no_submitter() {
+    let mut cfg = config();
+    cfg.front = planning_front();
+    let mut net = Net::new(cfg);
+    let c = net.connect();
+    net.send(c, &submit("S-1"));
+    let (tid, status) = net.responses(c, 1)[0].send_conf();
+    assert_eq!((tid.as_slice(), status), (&b"S-1"[..], ResponseStatus::OK));
+    assert_eq!(
+        net.answered,
+        vec![(MSISDN.to_string(), MessageType::SEND_REQ)]
+    );
+    assert_eq!(net.stats.mm1.jobs.load(Ordering::Relaxed), 1);
+    assert_eq!(net.stats.mm1.fast_submits.load(Ordering::Relaxed), 0);
+}
+
+#[test]
+fn the_submit_fast_path_answers_from_the_core_once_durable() {
+    let mut cfg = config();
+    cfg.front = planning_front();
+    let shared = Arc::new(Mutex::new(Submits::default()));
+    let sub = TestSubmitter {
+        shared: Arc::clone(&shared),
+        capacity: 2,
+    };
+    let mut net = Net::with_rings(cfg, 64, Some(Box::new(sub)));
+    net.control = Control::Paused;
+    let cs: Vec<usize> = (0..3).map(|_| net.connect()).collect();
+    for &c in &cs {
+        net.established(c);
+        net.send(c, &submit(&format!("F-{c}")));
+    }
+    // Two are taken; the third is answered by the submitter's refusal at once.
+    net.run_until("taken and refused", |net| {
+        shared.lock().unwrap().taken.len() == 2
+            && cs
+                .iter()
+                .any(|&c| !parse_responses(&net.clients[c].got).0.is_empty())
+    });
+    let refused = cs
+        .iter()
+        .copied()
+        .find(|&c| !parse_responses(&net.clients[c].got).0.is_empty())
+        .unwrap();
+    assert_eq!(net.responses(refused, 1)[0].status, 503);
+    // Nothing reached the control plane; nothing is answered before it is durable.
+    assert_eq!(net.ctl.jobs.slots(), 0);
+    for _ in 0..50 {
+        net.step();
+    }
+    for &c in cs.iter().filter(|&&c| c != refused) {
+        assert!(net.clients[c].got.is_empty(), "no answer before durable");
+    }
+    // Durable: each gets its own m-send-conf.
+    {
+        let mut s = shared.lock().unwrap();
+        let taken: Vec<_> = s.taken.drain(..).collect();
+        for (conn, tid, len) in taken {
+            assert!(len > 100);
+            s.durable.push((conn, tid));
+        }
+    }
+    for &c in cs.iter().filter(|&&c| c != refused) {
+        assert_eq!(
+            net.responses(c, 1)[0].send_conf(),
+            (format!("F-{c}").into_bytes(), ResponseStatus::OK)
+        );
+    }
+    assert_eq!(net.stats.mm1.fast_submits.load(Ordering::Relaxed), 2);
+    assert_eq!(net.stats.mm1.jobs.load(Ordering::Relaxed), 0);
+    assert!(net.answered.is_empty());
 }
 
 #[test]

@@ -1,0 +1,367 @@
+//! The submit fast path's store side: a [`CoreSubmitter`] per dataplane core (the
+//! [`Submitter`] the core calls), and what the control plane hears of it ([`NoticeReader`]).
+//!
+//! For each planned m-send-req the core hands over, the submitter
+//! 1. makes the message's id (from the [`IdSource`] the control plane shares) and its MESSAGE
+//!    record (metadata, then the PDU straight from the request buffer: no copy);
+//! 2. tells the control plane what it is about to store (a notice on the core's own ring,
+//!    with the metadata and the notifications' summary), *before* the append, so that the
+//!    control plane always has the notice when the record's completion reaches it;
+//! 3. appends the record with the core's own completion route: the store writer hands the
+//!    completion to the core (and wakes it) before the completion channel hears of it;
+//! 4. gives the m-send-conf back to the core when the completion arrives: Ok with the
+//!    Message-ID once the record is durable, a transient error if the store failed.
+//!
+//! The control plane matches the completion on its channel with the notice (by token) and
+//! indexes and notifies the message exactly as one it stored itself; it never answers it.
+
+use std::collections::HashMap;
+use std::ops::Range;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
+
+use mmsc_dataplane::ring::{ConnId, Reply, Response};
+use mmsc_dataplane::submit::{SubmitPlan, SubmitRules, Submitter};
+use mmsc_store::{Payload, Route, RouteSink, Store, StoreError};
+use mmsc_wire::mms::build;
+use mmsc_wire::mms::{ResponseStatus, Version};
+
+use crate::records::{self, Id, MessageRecord};
+
+/// Message ids, unique across the control plane and every core: a counter shared by all, and
+/// a nonce drawn at start.
+#[derive(Debug)]
+pub struct IdSource {
+    counter: AtomicU64,
+    nonce: u32,
+}
+
+impl IdSource {
+    /// A source with a fresh nonce.
+    pub fn new() -> Arc<IdSource> {
+        Arc::new(IdSource {
+            counter: AtomicU64::new(0),
+            nonce: boot_nonce(),
+        })
+    }
+
+    /// The nonce drawn at start (also in outbox job ids).
+    pub fn nonce(&self) -> u32 {
+        self.nonce
+    }
+
+    /// A new id for a message accepted at `now` (24 hex digits: time, counter, nonce).
+    pub fn next(&self, now: u64) -> Id {
+        let n = self.counter.fetch_add(1, Ordering::Relaxed) + 1;
+        Id::from(format!(
+            "{:010x}{:06x}{:08x}",
+            now & 0xFF_FFFF_FFFF,
+            n & 0xFF_FFFF,
+            self.nonce
+        ))
+    }
+}
+
+fn boot_nonce() -> u32 {
+    let mut b = [0u8; 4];
+    if let Ok(mut f) = std::fs::File::open("/dev/urandom") {
+        use std::io::Read;
+        let _ = f.read_exact(&mut b);
+    }
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    u32::from_le_bytes(b) ^ t.rotate_left(13) ^ std::process::id()
+}
+
+/// What a notification says about a message besides its addressing, kept in memory so that
+/// notifying does not read the message back from the store.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Summary {
+    pub(crate) subject: Option<mmsc_wire::mms::EncodedString<'static>>,
+    pub(crate) class: Option<mmsc_wire::mms::Value<'static>>,
+}
+
+/// A plan as the store and the control plane take it: the record's metadata (its id still
+/// empty), the summary, and the transaction id.
+pub(crate) fn split_plan(plan: SubmitPlan) -> (Vec<u8>, MessageRecord, Summary) {
+    let rec = MessageRecord {
+        id: Id::from(""),
+        received_at: plan.received_at,
+        expiry_at: plan.expiry_at,
+        sender: plan.sender,
+        version: plan.version.0,
+        delivery_report: plan.delivery_report,
+        read_report: plan.read_report,
+        hide_sender: plan.hide_sender,
+        recipients: plan.recipients,
+        body_offset: plan.body_offset,
+    };
+    let summary = Summary {
+        subject: plan.subject,
+        class: plan.class,
+    };
+    (plan.tid, rec, summary)
+}
+
+/// What a core tells the control plane about its submits.
+pub(crate) enum Notice {
+    /// A MESSAGE record with this token is being appended.
+    Stored {
+        token: u64,
+        rec: MessageRecord,
+        pdu_at: usize,
+        summary: Summary,
+    },
+    /// The append of this token was refused at once: forget it.
+    Cancelled { token: u64 },
+}
+
+/// The control plane's end of a core's notices.
+pub struct NoticeReader(pub(crate) rtrb::Consumer<Notice>);
+
+impl std::fmt::Debug for NoticeReader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "NoticeReader({} waiting)", self.0.slots())
+    }
+}
+
+/// What wakes a core: set once the core exists (its loop is started after its submitter is
+/// made).
+pub type CoreWake = Arc<OnceLock<Arc<dyn Fn() + Send + Sync>>>;
+
+/// Tokens of a core's appends: the top bit set (the control plane's own count up from 1),
+/// then the core's number.
+fn token_base(core: u16) -> u64 {
+    (1 << 63) | (u64::from(core) << 40)
+}
+
+/// Whether a store token is one of a core's.
+pub(crate) fn is_core_token(token: u64) -> bool {
+    token >> 63 == 1
+}
+
+struct Waiting {
+    conn: ConnId,
+    tid: Vec<u8>,
+    version: Version,
+    id: Id,
+}
+
+/// A dataplane core's submitter (see the module documentation).
+pub struct CoreSubmitter {
+    store: Store,
+    route: Route,
+    ids: Arc<IdSource>,
+    rules: Arc<SubmitRules>,
+    domain: Arc<str>,
+    notices: rtrb::Producer<Notice>,
+    durable: rtrb::Consumer<(u64, bool)>,
+    waiting: HashMap<u64, Waiting>,
+    next_token: u64,
+    capacity: usize,
+}
+
+impl std::fmt::Debug for CoreSubmitter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CoreSubmitter")
+            .field("route", &self.route)
+            .field("in_flight", &self.waiting.len())
+            .finish()
+    }
+}
+
+/// Where the store writer puts a core's completions.
+struct DurableSink {
+    ring: rtrb::Producer<(u64, bool)>,
+    wake: CoreWake,
+}
+
+impl RouteSink for DurableSink {
+    fn put(&mut self, done: &[(u64, bool)]) {
+        // Never full: the core has at most as many submits in flight as the ring holds, and
+        // takes their completions out of it before it forgets them.
+        for &d in done {
+            let _ = self.ring.push(d);
+        }
+    }
+
+    fn wake(&mut self) {
+        if let Some(w) = self.wake.get() {
+            w();
+        }
+    }
+}
+
+/// What the control plane needs to take part in the fast path.
+#[derive(Debug)]
+pub struct FastPath {
+    /// The rules the cores plan with (their refusals are counted there).
+    pub rules: Arc<SubmitRules>,
+    /// The id source the cores and the control plane share.
+    pub ids: Arc<IdSource>,
+    /// The cores' notices.
+    pub notices: Vec<NoticeReader>,
+}
+
+impl CoreSubmitter {
+    /// The submitter of core `core`: at most `capacity` submits in flight; `wake` wakes the
+    /// core when completions arrive (set it once the core runs). `domain` is the Message-ID's.
+    pub fn new(
+        core: u16,
+        store: &Store,
+        rules: Arc<SubmitRules>,
+        ids: Arc<IdSource>,
+        domain: &str,
+        capacity: usize,
+        wake: CoreWake,
+    ) -> Result<(CoreSubmitter, NoticeReader), StoreError> {
+        let capacity = capacity.max(1);
+        let (done_tx, done_rx) = rtrb::RingBuffer::<(u64, bool)>::new(capacity);
+        let (notice_tx, notice_rx) = rtrb::RingBuffer::new(capacity * 2);
+        let route = store.add_route(Box::new(DurableSink {
+            ring: done_tx,
+            wake,
+        }))?;
+        Ok((
+            CoreSubmitter {
+                store: store.clone(),
+                route,
+                ids,
+                rules,
+                domain: Arc::from(domain),
+                notices: notice_tx,
+                durable: done_rx,
+                waiting: HashMap::with_capacity(capacity.min(4096)),
+                next_token: token_base(core),
+                capacity,
+            },
+            NoticeReader(notice_rx),
+        ))
+    }
+
+    fn refuse(&self, tid: &[u8], version: Version, status: ResponseStatus) -> Response {
+        self.rules.count_refused();
+        conf(tid, version, status, None)
+    }
+}
+
+fn conf(tid: &[u8], version: Version, status: ResponseStatus, mid: Option<&[u8]>) -> Response {
+    match build::send_conf(Some(tid), version, status, mid).encode() {
+        Ok(b) => Response::mms(b),
+        Err(_) => Response::text(500, "cannot encode m-send-conf"),
+    }
+}
+
+fn overloaded() -> Response {
+    let mut r = Response::text(503, "overloaded, retry later");
+    r.headers.push(("Retry-After", "1".into()));
+    r
+}
+
+impl Submitter for CoreSubmitter {
+    fn submit(
+        &mut self,
+        conn: ConnId,
+        plan: Box<SubmitPlan>,
+        buf: Vec<u8>,
+        body: Range<usize>,
+    ) -> Result<(), Response> {
+        // Room for the notice and a possible cancellation, and for the completion.
+        if self.waiting.len() >= self.capacity || self.notices.slots() < 2 {
+            return Err(overloaded());
+        }
+        let version = mmsc_dataplane::mm1::reply_version(plan.version);
+        let (tid, mut rec, summary) = split_plan(*plan);
+        let id = self.ids.next(rec.received_at);
+        rec.id = Id::clone(&id);
+        let meta = rec.encode_meta();
+        let pdu_at = meta.len();
+        let mut payload = Payload::new();
+        payload.push(meta);
+        payload.push_range(buf, body);
+        let token = self.next_token;
+        self.next_token += 1;
+        // Checked above: there is room.
+        let _ = self.notices.push(Notice::Stored {
+            token,
+            rec,
+            pdu_at,
+            summary,
+        });
+        if let Err(e) = self
+            .store
+            .append_routed(records::MESSAGE, payload, token, self.route)
+        {
+            let _ = self.notices.push(Notice::Cancelled { token });
+            let status = match e {
+                StoreError::TooLarge(_) => ResponseStatus::ERROR_PERMANENT_CONTENT_NOT_ACCEPTED,
+                _ => ResponseStatus::ERROR_TRANSIENT_FAILURE,
+            };
+            return Err(self.refuse(&tid, version, status));
+        }
+        self.waiting.insert(
+            token,
+            Waiting {
+                conn,
+                tid,
+                version,
+                id,
+            },
+        );
+        Ok(())
+    }
+
+    fn completed(&mut self, out: &mut Vec<Reply>) -> usize {
+        let mut n = 0;
+        while let Ok((token, durable)) = self.durable.pop() {
+            let Some(w) = self.waiting.remove(&token) else {
+                continue;
+            };
+            let response = if durable {
+                let mid = format!("{}@{}", w.id, self.domain);
+                conf(&w.tid, w.version, ResponseStatus::OK, Some(mid.as_bytes()))
+            } else {
+                // The control plane counts it refused when the failed completion reaches it.
+                conf(
+                    &w.tid,
+                    w.version,
+                    ResponseStatus::ERROR_TRANSIENT_FAILURE,
+                    None,
+                )
+            };
+            out.push(Reply {
+                conn: w.conn,
+                response,
+            });
+            n += 1;
+        }
+        n
+    }
+
+    fn has_completed(&self) -> bool {
+        self.durable.slots() > 0
+    }
+
+    fn in_flight(&self) -> usize {
+        self.waiting.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_unique_across_holders_and_tokens_apart_from_the_control_planes() {
+        let ids = IdSource::new();
+        let a = ids.next(1_800_000_000);
+        let b = ids.next(1_800_000_000);
+        assert_ne!(a, b);
+        assert_eq!(a.len(), 24);
+        assert!(is_core_token(token_base(0)));
+        assert!(is_core_token(token_base(u16::MAX) + (1 << 40) - 1));
+        assert!(!is_core_token(1 << 40));
+        assert_ne!(token_base(1), token_base(2));
+    }
+}
