@@ -38,6 +38,9 @@ use crate::submit::FastPath;
 #[derive(Debug, Default)]
 pub struct Doorbell {
     thread: OnceLock<Thread>,
+    /// The thread is about to sleep, or sleeps, for longer than a poll: set before it looks a
+    /// last time for the cores' notices.
+    sleeping: AtomicBool,
 }
 
 impl Doorbell {
@@ -52,7 +55,21 @@ impl Doorbell {
             t.unpark();
         }
     }
+
+    /// Wake the control plane if it sleeps for longer than a poll (a core's submitter calls
+    /// this after a notice: while the control plane waits for such records it polls, and
+    /// needs no wake-up).
+    pub fn ring_if_sleeping(&self) {
+        std::sync::atomic::fence(Ordering::SeqCst);
+        if self.sleeping.load(Ordering::Relaxed) {
+            self.ring();
+        }
+    }
 }
+
+/// How often the control plane looks for the completions of the cores' submits while some
+/// are outstanding (the store does not wake it for them).
+const FAST_PATH_POLL: Duration = Duration::from_millis(2);
 
 /// Seconds since the epoch.
 pub fn now_secs() -> u64 {
@@ -286,11 +303,25 @@ fn run(
             break;
         }
         if !busy && backlog.iter().all(VecDeque::is_empty) {
-            let wait = svc
-                .next_due()
-                .map_or(1000, |t| t.saturating_sub(now).saturating_mul(1000))
-                .clamp(5, 1000);
-            std::thread::park_timeout(Duration::from_millis(wait));
+            let wait = Duration::from_millis(
+                svc.next_due()
+                    .map_or(1000, |t| t.saturating_sub(now).saturating_mul(1000))
+                    .clamp(5, 1000),
+            );
+            if svc.in_flight() > 0 {
+                // Records in flight, among them perhaps the cores' submits, whose completions
+                // do not wake this thread: poll for them.
+                std::thread::park_timeout(wait.min(FAST_PATH_POLL));
+            } else {
+                // Nothing in flight: a long sleep, and a core that starts a submit rings. The
+                // flag first, then a last look (a notice pushed after it sees the flag).
+                cfg.doorbell.sleeping.store(true, Ordering::Relaxed);
+                std::sync::atomic::fence(Ordering::SeqCst);
+                if !svc.has_notices() {
+                    std::thread::park_timeout(wait);
+                }
+                cfg.doorbell.sleeping.store(false, Ordering::Relaxed);
+            }
         }
     }
     pusher.stop();

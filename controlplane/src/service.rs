@@ -472,6 +472,11 @@ impl Service {
         s
     }
 
+    /// Whether a core's submitter said something not yet taken.
+    pub fn has_notices(&self) -> bool {
+        self.notices.iter().any(|r| r.0.slots() > 0)
+    }
+
     /// Take what the cores' submitters said they are storing.
     pub fn drain_notices(&mut self) -> bool {
         let mut any = false;

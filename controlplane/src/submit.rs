@@ -20,9 +20,10 @@ use std::ops::Range;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 
+use mmsc_dataplane::bufpool::BufPool;
 use mmsc_dataplane::ring::{ConnId, Reply, Response};
 use mmsc_dataplane::submit::{SubmitPlan, SubmitRules, Submitter};
-use mmsc_store::{Payload, Route, RouteSink, Store, StoreError};
+use mmsc_store::{Payload, Recycle, Route, RouteSink, Store, StoreError};
 use mmsc_wire::mms::build;
 use mmsc_wire::mms::{ResponseStatus, Version};
 
@@ -156,10 +157,23 @@ pub struct CoreSubmitter {
     rules: Arc<SubmitRules>,
     domain: Arc<str>,
     notices: rtrb::Producer<Notice>,
+    /// Rung after a notice when the control plane sleeps long (it polls otherwise).
+    doorbell: Arc<crate::Doorbell>,
     durable: rtrb::Consumer<(u64, bool)>,
     waiting: HashMap<u64, Waiting>,
     next_token: u64,
     capacity: usize,
+    /// Where request buffers go once written: the core's pool.
+    recycle: Option<Arc<dyn Recycle>>,
+}
+
+/// A core's buffer pool, as the store gives buffers back.
+struct PoolHome(Arc<BufPool>);
+
+impl Recycle for PoolHome {
+    fn recycle(&self, buf: Vec<u8>) {
+        self.0.give(buf);
+    }
 }
 
 impl std::fmt::Debug for CoreSubmitter {
@@ -206,7 +220,9 @@ pub struct FastPath {
 
 impl CoreSubmitter {
     /// The submitter of core `core`: at most `capacity` submits in flight; `wake` wakes the
-    /// core when completions arrive (set it once the core runs). `domain` is the Message-ID's.
+    /// core when completions arrive (set it once the core runs); `doorbell` is the control
+    /// plane's. `domain` is the Message-ID's.
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         core: u16,
         store: &Store,
@@ -215,6 +231,7 @@ impl CoreSubmitter {
         domain: &str,
         capacity: usize,
         wake: CoreWake,
+        doorbell: Arc<crate::Doorbell>,
     ) -> Result<(CoreSubmitter, NoticeReader), StoreError> {
         let capacity = capacity.max(1);
         let (done_tx, done_rx) = rtrb::RingBuffer::<(u64, bool)>::new(capacity);
@@ -231,13 +248,20 @@ impl CoreSubmitter {
                 rules,
                 domain: Arc::from(domain),
                 notices: notice_tx,
+                doorbell,
                 durable: done_rx,
                 waiting: HashMap::with_capacity(capacity.min(4096)),
                 next_token: token_base(core),
                 capacity,
+                recycle: None,
             },
             NoticeReader(notice_rx),
         ))
+    }
+
+    /// Give request buffers back to `pool` (the core's) once the store has written them.
+    pub fn recycle_into(&mut self, pool: Arc<BufPool>) {
+        self.recycle = Some(Arc::new(PoolHome(pool)));
     }
 
     fn refuse(&self, tid: &[u8], version: Version, status: ResponseStatus) -> Response {
@@ -279,7 +303,10 @@ impl Submitter for CoreSubmitter {
         let pdu_at = meta.len();
         let mut payload = Payload::new();
         payload.push(meta);
-        payload.push_range(buf, body);
+        match &self.recycle {
+            Some(home) => payload.push_recycled(buf, body, Arc::clone(home)),
+            None => payload.push_range(buf, body),
+        };
         let token = self.next_token;
         self.next_token += 1;
         // Checked above: there is room.
@@ -300,6 +327,7 @@ impl Submitter for CoreSubmitter {
             };
             return Err(self.refuse(&tid, version, status));
         }
+        self.doorbell.ring_if_sleeping();
         self.waiting.insert(
             token,
             Waiting {

@@ -8,6 +8,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use crossbeam_channel::Receiver;
+use mmsc_controlplane::Doorbell;
 use mmsc_controlplane::service::{Service, Settings, rules_of};
 use mmsc_controlplane::submit::{CoreSubmitter, CoreWake, FastPath, IdSource};
 use mmsc_dataplane::ring::{ConnId, Job, JobKind, Reply};
@@ -89,6 +90,7 @@ fn rig(name: &str, capacity: usize) -> Rig {
         "mmsc.test",
         capacity,
         wake,
+        Doorbell::new(),
     )
     .unwrap();
     svc.attach_fast_path(FastPath {
@@ -264,6 +266,7 @@ fn no_room_is_503_and_a_record_too_large_is_refused_and_forgotten() {
         "mmsc.test",
         8,
         Arc::new(OnceLock::new()),
+        Doorbell::new(),
     )
     .unwrap();
     svc.attach_fast_path(FastPath {

@@ -19,13 +19,15 @@ use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token, Waker};
 use mmsc_wire::http::{self, Event, HttpLimits, ServerConn};
 
+use crate::bufpool::BufPool;
 use crate::mm1::{Action, Mm1Front};
 use crate::ring::{Chunk, ConnId, Job, JobKind, Reply, Response};
 use crate::submit::Submitter;
 
 const LISTENER: Token = Token(usize::MAX - 1);
 const WAKER: Token = Token(usize::MAX - 2);
-const READ_CHUNK: usize = 16 * 1024;
+/// Size of a request buffer's first read (and of the buffers of a [`BufPool`] for reads).
+pub const READ_CHUNK: usize = 16 * 1024;
 /// Smallest room worth a `read` into a buffer that has some: below it the buffer grows (by
 /// doubling, which copies what it holds), so a request that fits the first chunk is never
 /// moved.
@@ -46,6 +48,9 @@ pub struct ReactorConfig {
     pub max_connections: usize,
     /// The MM1 front.
     pub front: Mm1Front,
+    /// Request buffers to read into, given back once their request is done with (the
+    /// submit fast path's store writer does); without it each request gets a new buffer.
+    pub pool: Option<Arc<BufPool>>,
 }
 
 /// Counters of a reactor (read by status and metrics).
@@ -285,6 +290,9 @@ impl Core {
                     }
                 }
             }
+            // Jobs first: the store can start on this round's submits while the answers of
+            // its previous group commit are written here.
+            self.push_jobs();
             self.drain_replies();
             self.push_jobs();
             let now = self.now();
@@ -380,9 +388,12 @@ impl Core {
                 break;
             }
             let room = c.http.room();
-            let buf = c
-                .http
-                .spare(if room >= MIN_READ { room } else { READ_CHUNK });
+            let want = if room >= MIN_READ { room } else { READ_CHUNK };
+            let fresh = match &self.cfg.pool {
+                Some(p) if room < want && c.http.buffered() + want <= p.size() => Some(p.take()),
+                _ => None,
+            };
+            let buf = c.http.spare_from(want, fresh);
             match c.sock.read(buf) {
                 Ok(0) => {
                     c.peer_closed = true;

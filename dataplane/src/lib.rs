@@ -1,6 +1,7 @@
 //! The mmsc dataplane: protocol termination on pinned cores.
 //!
 //! - [`mm1`]: the MM1 front (routing, subscriber identification, PDU validation), sans-I/O.
+//! - [`bufpool`]: request buffers given back by the store writer and used again.
 //! - [`kernel`]: the `kernel` backend, one mio reactor per core over SO_REUSEPORT listeners.
 //! - [`ring`]: the jobs and replies exchanged with the control plane over rtrb rings.
 //! - [`submit`]: the submit fast path: m-send-req planned on the core, appended to the store
@@ -12,6 +13,7 @@
 #![forbid(unsafe_code)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::panic))]
 
+pub mod bufpool;
 pub mod kernel;
 pub mod mm1;
 pub mod ring;

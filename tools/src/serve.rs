@@ -11,6 +11,7 @@ use mmsc_config::{Backend, Config, PushMode, StoreIo};
 use mmsc_controlplane::service::{Settings, rules_of};
 use mmsc_controlplane::submit::{CoreSubmitter, CoreWake, FastPath, IdSource};
 use mmsc_controlplane::{ControlConfig, ControlPlane, Doorbell};
+use mmsc_dataplane::bufpool::BufPool;
 use mmsc_dataplane::kernel::{self, ReactorConfig};
 use mmsc_dataplane::mm1::Mm1Front;
 use mmsc_dataplane::submit::Submitter;
@@ -24,6 +25,8 @@ use crate::dpdk_backend::{DpdkBackend, DpdkMetrics};
 
 /// Capacity of each core's job and reply rings.
 const RING_CAPACITY: usize = 8192;
+/// Request buffers kept per core for use again (16 KiB each: at most 16 MiB per core).
+const REQUEST_BUFFERS: usize = 1024;
 
 /// Completions of a core's submits wake it as the control plane's replies do.
 fn set_core_wakes(slots: &[CoreWake], wakes: &[Arc<dyn Fn() + Send + Sync>]) {
@@ -140,9 +143,9 @@ pub fn run(config: Option<PathBuf>) -> Result<()> {
     let rules = Arc::new(rules_of(&settings));
     let ids = IdSource::new();
     let mut notices = Vec::new();
-    let mut submitter = |core: usize| -> Result<(Box<dyn Submitter>, CoreWake)> {
+    let mut submitter = |core: usize| -> Result<(Box<dyn Submitter>, CoreWake, Arc<BufPool>)> {
         let wake = CoreWake::default();
-        let (sub, reader) = CoreSubmitter::new(
+        let (mut sub, reader) = CoreSubmitter::new(
             u16::try_from(core).context("too many dataplane cores")?,
             &store,
             Arc::clone(&rules),
@@ -150,10 +153,14 @@ pub fn run(config: Option<PathBuf>) -> Result<()> {
             &cfg.mmsc.hostname,
             RING_CAPACITY,
             Arc::clone(&wake),
+            Arc::clone(&doorbell),
         )
         .context("cannot start the submit path of a dataplane core")?;
+        // Request buffers of the core's reads: given back by the store writer.
+        let pool = Arc::new(BufPool::new(REQUEST_BUFFERS, kernel::READ_CHUNK));
+        sub.recycle_into(Arc::clone(&pool));
         notices.push(reader);
-        Ok((Box::new(sub), wake))
+        Ok((Box::new(sub), wake, pool))
     };
     let mm1 = cfg.mm1.clone();
     let front = Mm1Front {
@@ -185,7 +192,7 @@ pub fn run(config: Option<PathBuf>) -> Result<()> {
         let mut core_wakes = Vec::with_capacity(cpus.len());
         for i in 0..cpus.len() {
             let (mut core, ctl) = mmsc_dataplane::ring_pair(RING_CAPACITY);
-            let (sub, wake) = submitter(i)?;
+            let (sub, wake, _pool) = submitter(i)?;
             core.submit = Some(sub);
             core_wakes.push(wake);
             core_rings.push(core);
@@ -221,7 +228,7 @@ pub fn run(config: Option<PathBuf>) -> Result<()> {
         let per_core_conns = (cfg.mm1.max_connections / cpus.len()).max(1);
         for (i, (cpu, listener)) in cpus.iter().zip(listeners).enumerate() {
             let (mut core_rings, ctl) = mmsc_dataplane::ring_pair(RING_CAPACITY);
-            let (sub, core_wake) = submitter(i)?;
+            let (sub, core_wake, pool) = submitter(i)?;
             core_rings.submit = Some(sub);
             let bell = Arc::clone(&doorbell);
             let reactor = kernel::spawn_on(
@@ -232,6 +239,7 @@ pub fn run(config: Option<PathBuf>) -> Result<()> {
                     http: http.clone(),
                     max_connections: per_core_conns,
                     front: front.clone(),
+                    pool: Some(pool),
                 },
                 listener,
                 core_rings,

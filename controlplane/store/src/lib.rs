@@ -11,7 +11,8 @@
 //! - **Routes.** A record appended with [`Store::append_routed`] is also reported, before the
 //!   completion channel hears of it, to the sink of its [`Route`] ([`Store::add_route`]): a
 //!   dataplane core answers the handset from there, without waiting for the thread that reads
-//!   the channel.
+//!   the channel. A commit of routed records only does not wake the channel's reader: it
+//!   polls for them (see [`Store::open`]).
 //! - **Direct I/O** ([`IoMode::Direct`], the default): the writer copies the batch into a
 //!   4 KiB-aligned buffer of its own and writes it with one `pwrite` on an `O_DIRECT`
 //!   descriptor, so the octets go from that buffer to the device without the kernel copying
@@ -154,17 +155,40 @@ pub struct Payload {
     parts: Vec<Part>,
 }
 
-#[derive(Debug)]
+/// Where a buffer goes once its payload is written (or dropped): back to the pool it came
+/// from (see [`Payload::push_recycled`]).
+pub trait Recycle: Send + Sync {
+    /// Take the buffer back.
+    fn recycle(&self, buf: Vec<u8>);
+}
+
 enum Part {
     Owned(Vec<u8>, Range<usize>),
     Mapped(Mapped),
+    Recycled(Vec<u8>, Range<usize>, Arc<dyn Recycle>),
+}
+
+impl std::fmt::Debug for Part {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Part({} octets)", self.bytes().len())
+    }
 }
 
 impl Part {
     fn bytes(&self) -> &[u8] {
         match self {
-            Part::Owned(v, r) => v.get(r.clone()).unwrap_or(&[]),
+            Part::Owned(v, r) | Part::Recycled(v, r, _) => v.get(r.clone()).unwrap_or(&[]),
             Part::Mapped(m) => m,
+        }
+    }
+}
+
+impl Drop for Payload {
+    fn drop(&mut self) {
+        for p in self.parts.drain(..) {
+            if let Part::Recycled(v, _, home) = p {
+                home.recycle(v);
+            }
         }
     }
 }
@@ -187,6 +211,20 @@ impl Payload {
         let end = range.end.min(v.len());
         let start = range.start.min(end);
         self.parts.push(Part::Owned(v, start..end));
+        self
+    }
+
+    /// Append `range` of `v` (clamped), and give `v` to `home` once the payload is written
+    /// (or dropped): a request buffer goes back to its core's pool.
+    pub fn push_recycled(
+        &mut self,
+        v: Vec<u8>,
+        range: Range<usize>,
+        home: Arc<dyn Recycle>,
+    ) -> &mut Self {
+        let end = range.end.min(v.len());
+        let start = range.start.min(end);
+        self.parts.push(Part::Recycled(v, start..end, home));
         self
     }
 
@@ -880,7 +918,9 @@ const SPARE_CHUNKS: usize = 4;
 impl Store {
     /// Open (or create) the store in `cfg.path`, recover it, and start the writer. Completions
     /// of appends are sent on `completions`, after which `notify` is called (to wake the
-    /// thread that reads them).
+    /// thread that reads them) — except after a commit whose records were all appended with
+    /// a route ([`Store::append_routed`]): their routes' readers are woken, and the channel's
+    /// reader is expected to look for them on its own while it waits for such records.
     pub fn open(
         cfg: StoreConfig,
         completions: Sender<Completion>,
@@ -1338,12 +1378,14 @@ impl Writer {
 
     /// Hand the batch's completions on: first to the sinks of their routes (`routed`: the
     /// routed tokens of the batch, from [`routed_of`]), then to the completion channel; then
-    /// wake the routes' readers, then the channel's.
+    /// wake the routes' readers, then the channel's, unless every record was routed (the
+    /// channel's reader polls for those).
     fn deliver(
         &mut self,
         done: Vec<(u64, Result<Location, StoreError>)>,
         routed: &mut [(u64, Route)],
     ) {
+        let n = done.len();
         if !routed.is_empty() {
             routed.sort_unstable_by_key(|&(t, _)| t);
             let mut by_route: Vec<(Route, Vec<(u64, bool)>)> = Vec::new();
@@ -1372,6 +1414,9 @@ impl Writer {
                 if let Some(Some(sink)) = self.routes.get_mut(usize::from(route.0)) {
                     sink.wake();
                 }
+            }
+            if routed.len() == n {
+                return;
             }
         } else {
             for (token, result) in done {

@@ -259,9 +259,29 @@ impl ServerConn {
     /// Room to read into, at least `min` octets: read into it, then call
     /// [`ServerConn::filled`]. Storage is initialized once and reused, so reads cost no fill.
     pub fn spare(&mut self, min: usize) -> &mut [u8] {
+        self.spare_from(min, None)
+    }
+
+    /// [`ServerConn::spare`], taking `fresh` as the new storage when more is needed and it is
+    /// large enough: initialized octets (of a request buffer used before and given back, say)
+    /// whose contents do not matter. What is buffered moves into it. Without it, or when it is
+    /// too small, the buffer grows (and is filled with zeros) as with `spare`.
+    pub fn spare_from(&mut self, min: usize, fresh: Option<Vec<u8>>) -> &mut [u8] {
         if self.buf.len() - self.end < min {
-            let want = (self.end + min).max(self.buf.len() * 2);
-            self.buf.resize(want, 0);
+            match fresh {
+                Some(mut f) if f.len() >= self.end + min => {
+                    if let (Some(dst), Some(src)) =
+                        (f.get_mut(..self.end), self.buf.get(..self.end))
+                    {
+                        dst.copy_from_slice(src);
+                    }
+                    self.buf = f;
+                }
+                _ => {
+                    let want = (self.end + min).max(self.buf.len() * 2);
+                    self.buf.resize(want, 0);
+                }
+            }
         }
         self.buf.get_mut(self.end..).unwrap_or(&mut [])
     }
@@ -651,10 +671,10 @@ impl ServerConn {
         let head = head.clone();
         let body_range = head.head_len..*body_end;
         // Pipelined octets after this request move to a fresh buffer (usually none); the
-        // request keeps the buffer it arrived in.
+        // request keeps the buffer it arrived in, all of its initialized storage (so that it
+        // can serve another request once done with, without a fill).
         let rest = self.buf.get(consumed..end).unwrap_or(&[]).to_vec();
-        let mut req_buf = std::mem::take(&mut self.buf);
-        req_buf.truncate(body_range.end);
+        let req_buf = std::mem::take(&mut self.buf);
         self.end = rest.len();
         self.buf = rest;
         Ok(Some(Request {
@@ -790,7 +810,28 @@ mod tests {
         let r = req(&mut c);
         assert_eq!(r.body(), b"hello");
         assert_eq!(r.header_str("x-msisdn"), Some("+35840"));
-        assert_eq!(r.buf.len(), msg.len());
+        // The request holds the octets it arrived in, where they arrived.
+        assert_eq!(&r.buf[..r.body_range().end], &msg[..]);
+    }
+
+    #[test]
+    fn storage_given_back_is_taken_without_a_fill() {
+        let mut c = conn();
+        c.recv(b"POST /mms HTTP/1.1\r\nContent-Length: 4\r\n\r\nab", 0);
+        // Too small: ignored, the buffer grows as usual.
+        let room = c.spare_from(100, Some(vec![7; 10])).len();
+        assert!(room >= 100);
+        // Large enough: taken, with what was buffered moved to its start.
+        let given = vec![0xEE; 4096];
+        let held = c.buffered();
+        let dst = c.spare_from(4000, Some(given));
+        assert_eq!(dst.len(), 4096 - held);
+        assert!(dst.iter().all(|&b| b == 0xEE), "not filled");
+        dst[..2].copy_from_slice(b"cd");
+        c.filled(2, 0);
+        let r = req(&mut c);
+        assert_eq!(r.body(), b"abcd");
+        assert_eq!(r.buf.len(), 4096, "the request keeps all of the storage");
     }
 
     #[test]
