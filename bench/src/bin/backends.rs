@@ -49,7 +49,9 @@ usage: backends [--quick] [--rounds N] [--duration-secs N] [--connections N] [--
     --no-flood           skip the SYN flood
 
 The environment variable MMSC_BENCH_XDP_MODE (auto, driver or generic) sets dataplane.xdp_mode
-of the xdp and afxdp runs (default: mmsc's, auto: driver mode on veth).
+of the xdp and afxdp runs (default: mmsc's, auto: driver mode on veth). MMSC_BENCH_DPDK_PMD
+(af_xdp or af_packet) chooses the DPDK port of the dpdk run on the server's veth end: net_af_xdp
+(the default) or net_af_packet.
 
 Runs target/release/mmsc (beside this binary; build it with the backends to compare, e.g.
 cargo build --release -p mmsc --features ebpf). Needs root, wrk, trafgen (netsniff-ng), ip.";
@@ -308,8 +310,8 @@ impl Server {
             "dpdk" => text.push_str(&format!(
                 "address = \"{server}/24\"\ncores = [0]\n\
                  dpdk_args = [\"--no-huge\", \"--no-pci\", \"--no-shconf\", \"--no-telemetry\", \
-                 \"-m\", \"128\", \"--vdev=net_af_packet0,iface={},qpairs=1\"]\n",
-                lab.server_if
+                 \"-m\", \"128\", \"--vdev={}\"]\n",
+                dpdk_vdev(&lab.server_if)
             )),
             _ => {
                 text.push_str(&format!("interface = \"{}\"\n", lab.server_if));
@@ -573,6 +575,16 @@ fn children_cpu_secs() -> f64 {
     ticks as f64 / 100.0 // USER_HZ
 }
 
+/// The DPDK port of the dpdk run on the server's veth end: `net_af_xdp` (an AF_XDP socket in
+/// copy mode; over veth it costs less CPU per request than `net_af_packet`), or
+/// `net_af_packet` with `MMSC_BENCH_DPDK_PMD=af_packet`.
+fn dpdk_vdev(iface: &str) -> String {
+    match std::env::var("MMSC_BENCH_DPDK_PMD").as_deref() {
+        Ok("af_packet") => format!("net_af_packet0,iface={iface},qpairs=1"),
+        _ => format!("net_af_xdp0,iface={iface},start_queue=0,queue_count=1"),
+    }
+}
+
 fn main() -> ExitCode {
     let opts = match parse_args() {
         Ok(Some(o)) => o,
@@ -622,6 +634,9 @@ fn bench(opts: &Options) -> Result<(), String> {
         mmsc.display(),
         backends.join(", ")
     );
+    if backends.iter().any(|b| b == "dpdk") {
+        println!("dpdk port: --vdev={}", dpdk_vdev(&lab.server_if));
+    }
     println!(
         "load: wrk 1 thread, {} keep-alive connections, {} round(s) x {} s per backend, \
          interleaved, from namespace {} to {} ({}){}",
