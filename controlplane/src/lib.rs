@@ -234,10 +234,11 @@ fn run(
             busy = true;
             svc.on_completion(c, now);
         }
-        // Push outcomes.
-        while let Ok(r) = results.try_recv() {
+        // Push outcomes, in one batch (their Notified states go in one record).
+        let outcomes: Vec<PushResult> = results.try_iter().collect();
+        if !outcomes.is_empty() {
             busy = true;
-            svc.on_push_result(r, now);
+            svc.on_push_results(outcomes, now);
         }
         // Retrievals whose message is in memory now.
         while let Ok(f) = fetched_rx.try_recv() {

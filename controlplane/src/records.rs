@@ -14,6 +14,9 @@ pub const OUTBOX: u8 = 3;
 pub const PUSH_DONE: u8 = 4;
 /// A message is removed (expired or finished).
 pub const REMOVED: u8 = 5;
+/// Recipients notified (their notification handed to the gateway), many in one record: the
+/// Notified states of a batch of push results. Applies only to recipients still Pending.
+pub const NOTIFIED: u8 = 6;
 
 const FORMAT: u8 = 1;
 
@@ -337,6 +340,28 @@ pub fn decode_push_done(b: &[u8]) -> Option<u64> {
     Dec::new(b)?.u64()
 }
 
+/// Encode a NOTIFIED payload: (message id, recipient index) of each.
+pub fn encode_notified(list: &[(Id, u16)]) -> Vec<u8> {
+    let mut e = Enc::new();
+    e.u32(u32::try_from(list.len()).unwrap_or(u32::MAX));
+    for (id, r) in list.iter().take(u32::MAX as usize) {
+        e.str(id).u16(*r);
+    }
+    e.0
+}
+
+/// Decode a NOTIFIED payload.
+pub fn decode_notified(b: &[u8]) -> Option<Vec<(String, u16)>> {
+    let mut d = Dec::new(b)?;
+    let n = d.u32()?;
+    let mut out = Vec::with_capacity((n as usize).min(4096));
+    for _ in 0..n {
+        let id = d.str()?;
+        out.push((id, d.u16()?));
+    }
+    d.rest().is_empty().then_some(out)
+}
+
 /// Encode a REMOVED payload.
 pub fn encode_removed(id: &str) -> Vec<u8> {
     let mut e = Enc::new();
@@ -400,6 +425,16 @@ mod tests {
         assert_eq!(OutboxRecord::decode(&o.encode()).unwrap(), o);
         assert_eq!(decode_push_done(&encode_push_done(5)), Some(5));
         assert_eq!(decode_removed(&encode_removed("x")).as_deref(), Some("x"));
+        let list: Vec<(Id, u16)> = vec![("a".into(), 0), ("bc".into(), 7)];
+        assert_eq!(
+            decode_notified(&encode_notified(&list)),
+            Some(vec![("a".to_string(), 0), ("bc".to_string(), 7)])
+        );
+        let enc = encode_notified(&list);
+        assert_eq!(decode_notified(&enc[..enc.len() - 1]), None, "truncated");
+        let mut longer = enc.clone();
+        longer.push(0);
+        assert_eq!(decode_notified(&longer), None, "trailing octets");
         // Truncations never panic and never decode.
         for n in 0..payload.len() - 3 {
             assert!(MessageRecord::decode(&payload[..n]).is_none(), "{n}");

@@ -184,6 +184,8 @@ enum Pending {
 enum Subject {
     None,
     Msg(Id),
+    /// A NOTIFIED record: the messages it is about.
+    Msgs(Vec<Id>),
     Job(u64),
 }
 
@@ -316,6 +318,23 @@ impl Service {
                             None => {
                                 self.msgs
                                     .insert(id, Box::new(Msg::new(rec, r.location, pdu_at)));
+                            }
+                        }
+                    }
+                    None => bad += 1,
+                },
+                records::NOTIFIED => match records::decode_notified(&payload) {
+                    Some(list) => {
+                        for (id, recipient) in list {
+                            let shared = self.shared_id(&id);
+                            self.note_segment(r.location.segment, &Subject::Msg(shared));
+                            // Only from Pending: a later state, written before this record,
+                            // stays.
+                            if let Some(m) = self.msgs.get_mut(id.as_str())
+                                && let Some(rc) = m.rcpts.get_mut(usize::from(recipient))
+                                && rc.state == RecipientState::Pending
+                            {
+                                rc.state = RecipientState::Notified;
                             }
                         }
                     }
@@ -540,6 +559,12 @@ impl Service {
         match subject {
             Subject::Msg(id) => {
                 self.seg_msgs.entry(segment).or_default().insert(id.clone());
+            }
+            Subject::Msgs(ids) => {
+                let set = self.seg_msgs.entry(segment).or_default();
+                for id in ids {
+                    set.insert(id.clone());
+                }
             }
             Subject::Job(j) => {
                 self.seg_jobs.entry(segment).or_default().insert(*j);
@@ -1572,6 +1597,30 @@ impl Service {
 
     /// A push worker's result.
     pub fn on_push_result(&mut self, r: PushResult, now: u64) {
+        self.on_push_results(std::iter::once(r), now);
+    }
+
+    /// Push workers' results. The recipients they notified are written Notified in one
+    /// record (a NOTIFIED record), after which their notifications count as done.
+    pub fn on_push_results(&mut self, results: impl IntoIterator<Item = PushResult>, now: u64) {
+        let mut notified: Vec<(Id, u16)> = Vec::new();
+        for r in results {
+            self.push_outcome(r, now, &mut notified);
+        }
+        if notified.is_empty() {
+            return;
+        }
+        let payload = records::encode_notified(&notified);
+        let ids: Vec<Id> = notified.into_iter().map(|(id, _)| id).collect();
+        self.append_about(
+            records::NOTIFIED,
+            payload.into(),
+            Pending::Internal,
+            Subject::Msgs(ids),
+        );
+    }
+
+    fn push_outcome(&mut self, r: PushResult, now: u64, notified: &mut Vec<(Id, u16)>) {
         let Some(job) = self.jobs.get_mut(&r.key) else {
             return;
         };
@@ -1583,20 +1632,15 @@ impl Service {
                 match r.key {
                     PushKey::Notify { id, recipient } => {
                         self.forget_summary_if_done(&id);
-                        let still_pending = self
+                        if let Some(rc) = self
                             .msgs
-                            .get(&id)
-                            .and_then(|m| m.rcpts.get(usize::from(recipient)))
-                            .is_some_and(|rc| rc.state == RecipientState::Pending);
-                        if still_pending {
-                            self.set_state(
-                                &id,
-                                usize::from(recipient),
-                                RecipientState::Notified,
-                                false,
-                                now,
-                                None,
-                            );
+                            .get_mut(&id)
+                            .and_then(|m| m.rcpts.get_mut(usize::from(recipient)))
+                            && rc.state == RecipientState::Pending
+                        {
+                            // Written with the batch's other Notified states.
+                            rc.state = RecipientState::Notified;
+                            notified.push((id, recipient));
                         }
                     }
                     PushKey::Outbox(job) => self.outbox_done(job),

@@ -502,6 +502,35 @@ fn compaction_reclaims_expired_segments_and_keeps_live_messages() {
 }
 
 #[test]
+fn a_batch_of_push_results_is_one_record_and_survives_a_restart() {
+    let dir = tmpdir("notified");
+    let mut rig = open(&dir, 1 << 20, T0);
+    for i in 0..3 {
+        rig.post(A, &send_req(&format!("n{i}"), &[B, C], b"x", false), T0);
+    }
+    let pushes = rig.pushes(T0);
+    assert_eq!(pushes.len(), 6);
+    let (_, before) = rig.store.counters();
+    rig.svc.on_push_results(
+        pushes.into_iter().map(|p| PushResult {
+            key: p.key,
+            outcome: Ok("test".into()),
+        }),
+        T0,
+    );
+    rig.settle(T0);
+    let (_, after) = rig.store.counters();
+    assert_eq!(after - before, 1, "six Notified states, one record");
+    assert_eq!(rig.svc.stats.pushed, 6);
+    rig.close();
+    let mut rig = open(&dir, 1 << 20, T0 + 10);
+    assert!(rig.pushes(T0 + 10).is_empty(), "nobody notified again");
+    let dir2 = rig.dir.clone();
+    rig.close();
+    let _ = std::fs::remove_dir_all(&dir2);
+}
+
+#[test]
 fn forward_read_report_and_acknowledge() {
     let dir = tmpdir("forward");
     let mut rig = open(&dir, 1 << 20, T0);
