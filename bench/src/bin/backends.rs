@@ -51,7 +51,8 @@ usage: backends [--quick] [--rounds N] [--duration-secs N] [--connections N] [--
 The environment variable MMSC_BENCH_XDP_MODE (auto, driver or generic) sets dataplane.xdp_mode
 of the xdp and afxdp runs (default: mmsc's, auto: driver mode on veth). MMSC_BENCH_DPDK_PMD
 (af_xdp or af_packet) chooses the DPDK port of the dpdk run on the server's veth end: net_af_xdp
-(the default) or net_af_packet.
+(the default) or net_af_packet. MMSC_BENCH_IDLE_POLL_US sets dataplane.idle_poll_us of the
+afxdp and dpdk runs (default: mmsc's).
 
 Runs target/release/mmsc (beside this binary; build it with the backends to compare, e.g.
 cargo build --release -p mmsc --features ebpf). Needs root, wrk, trafgen (netsniff-ng), ip.";
@@ -306,13 +307,17 @@ impl Server {
                 if let Ok(mode) = std::env::var("MMSC_BENCH_XDP_MODE") {
                     text.push_str(&format!("xdp_mode = \"{mode}\"\n"));
                 }
+                text.push_str(&idle_poll());
             }
-            "dpdk" => text.push_str(&format!(
-                "address = \"{server}/24\"\ncores = [0]\n\
-                 dpdk_args = [\"--no-huge\", \"--no-pci\", \"--no-shconf\", \"--no-telemetry\", \
-                 \"-m\", \"128\", \"--vdev={}\"]\n",
-                dpdk_vdev(&lab.server_if)
-            )),
+            "dpdk" => {
+                text.push_str(&format!(
+                    "address = \"{server}/24\"\ncores = [0]\n\
+                     dpdk_args = [\"--no-huge\", \"--no-pci\", \"--no-shconf\", \"--no-telemetry\", \
+                     \"-m\", \"128\", \"--vdev={}\"]\n",
+                    dpdk_vdev(&lab.server_if)
+                ));
+                text.push_str(&idle_poll());
+            }
             _ => {
                 text.push_str(&format!("interface = \"{}\"\n", lab.server_if));
                 if let Ok(mode) = std::env::var("MMSC_BENCH_XDP_MODE") {
@@ -573,6 +578,15 @@ fn children_cpu_secs() -> f64 {
         .filter_map(|&i| f.get(i).and_then(|v| v.parse::<u64>().ok()))
         .sum();
     ticks as f64 / 100.0 // USER_HZ
+}
+
+/// `dataplane.idle_poll_us` of the afxdp and dpdk runs, from `MMSC_BENCH_IDLE_POLL_US` (none:
+/// mmsc's default).
+fn idle_poll() -> String {
+    std::env::var("MMSC_BENCH_IDLE_POLL_US")
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+        .map_or_else(String::new, |us| format!("idle_poll_us = {us}\n"))
 }
 
 /// The DPDK port of the dpdk run on the server's veth end: `net_af_xdp` (an AF_XDP socket in
