@@ -131,6 +131,21 @@ impl Msg {
         }
     }
 
+    /// A message about to be appended (its location comes with its completion).
+    fn unstored(rec: MessageRecord, pdu_at: usize, summary: Option<Summary>) -> Msg {
+        let mut m = Msg::new(
+            rec,
+            Location {
+                segment: 0,
+                offset: 0,
+                len: 0,
+            },
+            pdu_at,
+        );
+        m.summary = summary.map(Box::new);
+        m
+    }
+
     fn pdu_len(&self) -> u64 {
         (self.loc.len as usize).saturating_sub(self.pdu_at) as u64
     }
@@ -510,16 +525,7 @@ impl Service {
                         summary,
                     } => {
                         let id = rec.id.clone();
-                        let mut msg = Msg::new(
-                            rec,
-                            Location {
-                                segment: 0,
-                                offset: 0,
-                                len: 0,
-                            },
-                            pdu_at,
-                        );
-                        msg.summary = Some(Box::new(summary));
+                        let msg = Msg::unstored(rec, pdu_at, Some(summary));
                         self.pending
                             .insert(token, Pending::Stored { msg: Box::new(msg) });
                         self.subjects
@@ -712,16 +718,7 @@ impl Service {
         let mut payload = Payload::new();
         payload.push(meta);
         payload.push_range(buf, body);
-        let mut msg = Msg::new(
-            rec,
-            Location {
-                segment: 0,
-                offset: 0,
-                len: 0,
-            },
-            pdu_at,
-        );
-        msg.summary = Some(Box::new(summary));
+        let msg = Msg::unstored(rec, pdu_at, Some(summary));
         self.append(
             records::MESSAGE,
             payload,
@@ -1311,15 +1308,7 @@ impl Service {
         p.push(meta);
         p.push(head);
         p.push(body);
-        let msg = Msg::new(
-            rec,
-            Location {
-                segment: 0,
-                offset: 0,
-                len: 0,
-            },
-            pdu_at,
-        );
+        let msg = Msg::unstored(rec, pdu_at, None);
         self.append(
             records::MESSAGE,
             p,

@@ -70,9 +70,15 @@ struct Rig {
 }
 
 fn rig(name: &str, capacity: usize) -> Rig {
+    rig_with(name, capacity, |_| {})
+}
+
+fn rig_with(name: &str, capacity: usize, store_cfg: impl FnOnce(&mut StoreConfig)) -> Rig {
     let dir = tmpdir(name);
     let (tx, rx) = crossbeam_channel::unbounded();
-    let (store, recovered) = Store::open(StoreConfig::new(&dir), tx, Box::new(|| {})).unwrap();
+    let mut cfg = StoreConfig::new(&dir);
+    store_cfg(&mut cfg);
+    let (store, recovered) = Store::open(cfg, tx, Box::new(|| {})).unwrap();
     let mut svc = Service::new(settings(), store.clone(), &recovered, T0);
     let rules = Arc::new(rules_of(&settings()));
     let ids = IdSource::new();
@@ -248,55 +254,21 @@ fn no_room_is_503_and_a_record_too_large_is_refused_and_forgotten() {
     assert_eq!(rig.svc.stats.accepted, 3);
     rig.close();
 
-    // A store that refuses the record at once: the submitter answers, the notice it sent is
-    // cancelled, and the service forgets it.
-    let dir = tmpdir("large");
-    let (tx, rx) = crossbeam_channel::unbounded();
-    let mut cfg = StoreConfig::new(&dir);
-    cfg.max_record_bytes = 1000;
-    let (store, recovered) = Store::open(cfg, tx, Box::new(|| {})).unwrap();
-    let mut svc = Service::new(settings(), store.clone(), &recovered, T0);
-    let rules = Arc::new(rules_of(&settings()));
-    let ids = IdSource::new();
-    let (mut sub, reader) = CoreSubmitter::new(
-        0,
-        &store,
-        Arc::clone(&rules),
-        Arc::clone(&ids),
-        "mmsc.test",
-        8,
-        Arc::new(OnceLock::new()),
-        Doorbell::new(),
-    )
-    .unwrap();
-    svc.attach_fast_path(FastPath {
-        rules,
-        ids,
-        notices: vec![reader],
-    });
-    let bytes = send_req("T-big", B, &[7u8; 2000]);
-    let pdu = Pdu::decode(&bytes, &Limits::default()).unwrap();
-    let plan = rules_of(&settings())
-        .plan(A, Version::V1_2, &pdu, &bytes, T0)
-        .unwrap();
-    let len = bytes.len();
-    // The store takes it (its size is checked by the writer), then fails it.
-    sub.submit(conn(1), Box::new(plan), bytes, 0..len).unwrap();
-    let c = rx.recv_timeout(Duration::from_secs(10)).unwrap();
+    // A record the store fails (too large, found by the writer): the submitter answers with a
+    // transient error, and the service forgets the message when the failed completion comes.
+    let mut rig = rig_with("large", 8, |c| c.max_record_bytes = 1000);
+    rig.submit(1, "T-big", &[7u8; 2000]).unwrap();
+    let c = rig.done.recv_timeout(Duration::from_secs(10)).unwrap();
     assert!(c.result.is_err());
-    let mut out = Vec::new();
-    sub.completed(&mut out);
+    let out = rig.answers(1);
     let (tid, status, mid) = conf(&out[0]);
     assert_eq!(
         (tid.as_slice(), status, mid),
         (&b"T-big"[..], ResponseStatus::ERROR_TRANSIENT_FAILURE, None)
     );
-    svc.on_completion(c, T0);
-    assert_eq!(svc.in_flight(), 0, "forgotten");
-    assert_eq!(svc.stats.accepted, 0);
-    assert_eq!(svc.published_stats().refused, 1);
-    drop(svc);
-    drop(sub);
-    store.close();
-    std::fs::remove_dir_all(&dir).unwrap();
+    rig.svc.on_completion(c, T0);
+    assert_eq!(rig.svc.in_flight(), 0, "forgotten");
+    assert_eq!(rig.svc.stats.accepted, 0);
+    assert_eq!(rig.svc.published_stats().refused, 1);
+    rig.close();
 }

@@ -21,8 +21,8 @@ use mmsc_wire::http::{self, Event, HttpLimits, ServerConn};
 
 use crate::bufpool::BufPool;
 use crate::mm1::{Action, Mm1Front};
-use crate::ring::{Chunk, ConnId, Job, JobKind, Reply, Response};
-use crate::submit::Submitter;
+use crate::ring::{Chunk, ConnId, Job, Reply, Response};
+use crate::submit::{Submitter, hand_over};
 
 const LISTENER: Token = Token(usize::MAX - 1);
 const WAKER: Token = Token(usize::MAX - 2);
@@ -625,33 +625,11 @@ impl Core {
         let Some(sub) = self.rings.submit.as_mut() else {
             return;
         };
-        if !self
-            .pending_jobs
-            .iter()
-            .any(|j| matches!(j.kind, JobKind::Submit { .. }))
-        {
-            return;
-        }
         let mut answers = std::mem::take(&mut self.answers);
-        let mut taken = 0u64;
-        for job in std::mem::take(&mut self.pending_jobs) {
-            match job.kind {
-                JobKind::Submit { plan, buf, body } => {
-                    match sub.submit(job.conn, plan, buf, body) {
-                        Ok(()) => taken += 1,
-                        Err(response) => answers.push(Reply {
-                            conn: job.conn,
-                            response,
-                        }),
-                    }
-                }
-                kind => self.pending_jobs.push(Job {
-                    conn: job.conn,
-                    kind,
-                }),
-            }
+        let taken = hand_over(&mut **sub, &mut self.pending_jobs, &mut answers);
+        if taken > 0 {
+            self.stats.fast_submits.fetch_add(taken, Ordering::Relaxed);
         }
-        self.stats.fast_submits.fetch_add(taken, Ordering::Relaxed);
         for reply in answers.drain(..) {
             self.deliver(reply);
         }

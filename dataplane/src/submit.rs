@@ -24,7 +24,7 @@ use mmsc_wire::mms::{
     EncodedString, Pdu, ResponseStatus, SenderVisibility, TimeValue, Value, Version, field,
 };
 
-use crate::ring::{ConnId, Reply, Response};
+use crate::ring::{ConnId, Job, JobKind, Reply, Response};
 
 /// Kind of address of a recipient.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -253,6 +253,35 @@ pub trait Submitter: Send {
 
     /// Submits taken and not yet answered.
     fn in_flight(&self) -> usize;
+}
+
+/// Hand the planned submits among a core's `jobs` to its submitter; the other jobs stay in
+/// `jobs`, in their order. What the submitter refuses goes to `answers`, to be given at once.
+/// Returns how many it took.
+pub fn hand_over(sub: &mut dyn Submitter, jobs: &mut Vec<Job>, answers: &mut Vec<Reply>) -> u64 {
+    if !jobs
+        .iter()
+        .any(|j| matches!(j.kind, JobKind::Submit { .. }))
+    {
+        return 0;
+    }
+    let mut taken = 0;
+    for job in std::mem::take(jobs) {
+        match job.kind {
+            JobKind::Submit { plan, buf, body } => match sub.submit(job.conn, plan, buf, body) {
+                Ok(()) => taken += 1,
+                Err(response) => answers.push(Reply {
+                    conn: job.conn,
+                    response,
+                }),
+            },
+            kind => jobs.push(Job {
+                conn: job.conn,
+                kind,
+            }),
+        }
+    }
+    taken
 }
 
 #[cfg(test)]

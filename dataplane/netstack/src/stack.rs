@@ -9,7 +9,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use mmsc_classify::Classifier;
 use mmsc_dataplane::kernel::{CoreRings, ReactorStats};
 use mmsc_dataplane::mm1::{Action, Mm1Front};
-use mmsc_dataplane::ring::{Chunk, ConnId, Job, JobKind, Reply, Response};
+use mmsc_dataplane::ring::{Chunk, ConnId, Job, Reply, Response};
+use mmsc_dataplane::submit::hand_over;
 use mmsc_wire::http::{self, Event, HttpLimits, ServerConn};
 use smoltcp::iface::{
     Config, Interface, PollIngressSingleResult, PollResult, SocketHandle, SocketSet,
@@ -978,31 +979,11 @@ impl Stack {
         let Some(sub) = self.rings.submit.as_mut() else {
             return false;
         };
-        if !self
-            .pending_jobs
-            .iter()
-            .any(|j| matches!(j.kind, JobKind::Submit { .. }))
-        {
-            return false;
-        }
         let mut answers = std::mem::take(&mut self.answers);
-        let mut taken = 0u64;
-        for job in std::mem::take(&mut self.pending_jobs) {
-            match job.kind {
-                JobKind::Submit { plan, buf, body } => {
-                    match sub.submit(job.conn, plan, buf, body) {
-                        Ok(()) => taken += 1,
-                        Err(response) => answers.push(Reply {
-                            conn: job.conn,
-                            response,
-                        }),
-                    }
-                }
-                kind => self.pending_jobs.push(Job {
-                    conn: job.conn,
-                    kind,
-                }),
-            }
+        let taken = hand_over(&mut **sub, &mut self.pending_jobs, &mut answers);
+        if taken == 0 && answers.is_empty() {
+            self.answers = answers;
+            return false;
         }
         self.stats
             .mm1
