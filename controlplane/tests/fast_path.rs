@@ -160,13 +160,17 @@ impl Rig {
     }
 }
 
-fn conf(r: &Reply) -> (Vec<u8>, ResponseStatus, Option<String>) {
-    let body: Vec<u8> = r
-        .response
+/// The octets of a reply's body.
+fn body_of(r: &Reply) -> Vec<u8> {
+    r.response
         .body
         .iter()
         .flat_map(|c| c.bytes().to_vec())
-        .collect();
+        .collect()
+}
+
+fn conf(r: &Reply) -> (Vec<u8>, ResponseStatus, Option<String>) {
+    let body = body_of(r);
     let p = Pdu::decode(&body, &Limits::default()).unwrap();
     assert_eq!(p.message_type, MessageType::SEND_CONF);
     (
@@ -219,12 +223,7 @@ fn a_submit_is_answered_by_the_core_and_indexed_and_notified_by_the_service() {
         T0,
     );
     let r = rig.svc.replies.pop().unwrap();
-    let body: Vec<u8> = r
-        .response
-        .body
-        .iter()
-        .flat_map(|c| c.bytes().to_vec())
-        .collect();
+    let body = body_of(&r);
     let got = Pdu::decode(&body, &Limits::default()).unwrap();
     assert_eq!(got.message_type, MessageType::RETRIEVE_CONF);
     assert_eq!(
