@@ -837,9 +837,12 @@ fn scan(id: u32, map: &[u8], out: &mut Vec<RecoveredRecord>, last_lsn: &mut u64)
 }
 
 /// A record placed in the active segment, waiting for its run to be written.
+/// A record's token and the route its completion also goes to.
+type Tag = (u64, Route);
+
 struct Planned {
     /// None for the segment-end marker.
-    token: Option<u64>,
+    token: Option<Tag>,
     header: [u8; HEADER_BYTES],
     pad: usize,
     payload: Payload,
@@ -886,8 +889,17 @@ struct Writer {
     preparer: Option<(Arc<AtomicBool>, JoinHandle<()>)>,
     /// Deleted segments kept for the preparer (with preparation on).
     free: Option<FreeList>,
-    /// Sinks of the routes, by route number (0, no route, has none).
-    routes: Vec<Option<Box<dyn RouteSink>>>,
+    /// The routes, by route number (0, no route, has none).
+    routes: Vec<Option<RouteSlot>>,
+}
+
+/// A route's sink, and the completions of the commit being handed over to it (kept for its
+/// capacity).
+struct RouteSlot {
+    sink: Box<dyn RouteSink>,
+    done: Vec<(u64, bool)>,
+    /// Given completions in this commit: its reader is to be woken.
+    wake: bool,
 }
 
 /// A zero-filled file of `segment_bytes`, waiting under a temporary name to become the next
@@ -1295,15 +1307,6 @@ impl Store {
     }
 }
 
-/// The tokens of a batch appended with a route, and their routes.
-fn routed_of(batch: &[(u8, Payload, u64, Route)]) -> Vec<(u64, Route)> {
-    batch
-        .iter()
-        .filter(|(_, _, _, r)| *r != Route::NONE)
-        .map(|&(_, _, t, r)| (t, r))
-        .collect()
-}
-
 impl Writer {
     fn run(&mut self) {
         let mut batch: Vec<(u8, Payload, u64, Route)> = Vec::new();
@@ -1325,7 +1328,11 @@ impl Writer {
                             self.routes.resize_with(i + 1, || None);
                         }
                         if let Some(slot) = self.routes.get_mut(i) {
-                            *slot = Some(sink);
+                            *slot = Some(RouteSlot {
+                                sink,
+                                done: Vec::new(),
+                                wake: false,
+                            });
                         }
                     }
                     other => others.push(other),
@@ -1368,62 +1375,42 @@ impl Writer {
         batch: &mut Vec<(u8, Payload, u64, Route)>,
         why: impl Fn() -> StoreError,
     ) {
-        let mut routed = routed_of(batch);
-        let done: Vec<(u64, Result<Location, StoreError>)> = batch
+        let done: Vec<(Tag, Result<Location, StoreError>)> = batch
             .drain(..)
-            .map(|(_, _, t, _)| (t, Err(why())))
+            .map(|(_, _, t, r)| ((t, r), Err(why())))
             .collect();
-        self.deliver(done, &mut routed);
+        self.deliver(done);
     }
 
-    /// Hand the batch's completions on: first to the sinks of their routes (`routed`: the
-    /// routed tokens of the batch, from [`routed_of`]), then to the completion channel; then
-    /// wake the routes' readers, then the channel's, unless every record was routed (the
-    /// channel's reader polls for those).
-    fn deliver(
-        &mut self,
-        done: Vec<(u64, Result<Location, StoreError>)>,
-        routed: &mut [(u64, Route)],
-    ) {
-        let n = done.len();
-        if !routed.is_empty() {
-            routed.sort_unstable_by_key(|&(t, _)| t);
-            let mut by_route: Vec<(Route, Vec<(u64, bool)>)> = Vec::new();
-            for (token, result) in &done {
-                let Ok(i) = routed.binary_search_by_key(token, |&(t, _)| t) else {
-                    continue;
-                };
-                let Some(&(_, r)) = routed.get(i) else {
-                    continue;
-                };
-                let item = (*token, result.is_ok());
-                match by_route.iter_mut().find(|(x, _)| *x == r) {
-                    Some((_, list)) => list.push(item),
-                    None => by_route.push((r, vec![item])),
-                }
-            }
-            for (route, list) in &by_route {
-                if let Some(Some(sink)) = self.routes.get_mut(usize::from(route.0)) {
-                    sink.put(list);
-                }
-            }
-            for (token, result) in done {
-                let _ = self.completions.send(Completion { token, result });
-            }
-            for (route, _) in &by_route {
-                if let Some(Some(sink)) = self.routes.get_mut(usize::from(route.0)) {
-                    sink.wake();
-                }
-            }
-            if routed.len() == n {
-                return;
-            }
-        } else {
-            for (token, result) in done {
-                let _ = self.completions.send(Completion { token, result });
+    /// Hand the batch's completions on: first to the sinks of their routes, then to the
+    /// completion channel; then wake the routes' readers, then the channel's, unless every
+    /// record was routed (the channel's reader polls for those).
+    fn deliver(&mut self, done: Vec<(Tag, Result<Location, StoreError>)>) {
+        let mut unrouted = false;
+        for ((token, route), result) in &done {
+            match self.routes.get_mut(usize::from(route.0)) {
+                Some(Some(slot)) => slot.done.push((*token, result.is_ok())),
+                _ => unrouted = true,
             }
         }
-        (self.notify)();
+        for slot in self.routes.iter_mut().flatten() {
+            if !slot.done.is_empty() {
+                slot.sink.put(&slot.done);
+                slot.done.clear();
+                slot.wake = true;
+            }
+        }
+        for ((token, _), result) in done {
+            let _ = self.completions.send(Completion { token, result });
+        }
+        for slot in self.routes.iter_mut().flatten() {
+            if std::mem::take(&mut slot.wake) {
+                slot.sink.wake();
+            }
+        }
+        if unrouted {
+            (self.notify)();
+        }
     }
 
     fn roll(&mut self, need: u64) -> Result<(), StoreError> {
@@ -1659,22 +1646,22 @@ impl Writer {
         if self.shared.failed.load(Ordering::Acquire) {
             return self.fail_all(batch, || StoreError::Failed);
         }
-        let mut routed = routed_of(batch);
-        let mut done: Vec<(u64, Result<Location, StoreError>)> = Vec::with_capacity(batch.len());
+        let mut done: Vec<(Tag, Result<Location, StoreError>)> = Vec::with_capacity(batch.len());
         // Files written in this batch that need a sync (a roll leaves the old one behind).
         let mut to_sync: Vec<File> = Vec::new();
         let mut failed = false;
         // Records planned in the active segment, written as one run.
         let mut run: Vec<Planned> = Vec::with_capacity(batch.len());
         let mut run_start = self.write_at;
-        for (kind, payload, token, _) in batch.drain(..) {
+        for (kind, payload, token, route) in batch.drain(..) {
+            let tag = (token, route);
             let len = payload.len();
             if len > self.cfg.max_record_bytes || u32::try_from(len).is_err() {
-                done.push((token, Err(StoreError::TooLarge(len))));
+                done.push((tag, Err(StoreError::TooLarge(len))));
                 continue;
             }
             if failed {
-                done.push((token, Err(StoreError::Failed)));
+                done.push((tag, Err(StoreError::Failed)));
                 continue;
             }
             let need = record_footprint(len);
@@ -1702,7 +1689,7 @@ impl Writer {
                     for t in run.drain(..).filter_map(|p| p.token) {
                         done.push((t, Err(io("write records")(kind.into()))));
                     }
-                    done.push((token, Err(StoreError::Failed)));
+                    done.push((tag, Err(StoreError::Failed)));
                     continue;
                 }
                 for p in run.drain(..) {
@@ -1722,13 +1709,13 @@ impl Writer {
                     }
                     Err(e) => {
                         failed = true;
-                        done.push((token, Err(io("keep segment for sync")(e))));
+                        done.push((tag, Err(io("keep segment for sync")(e))));
                         continue;
                     }
                 }
                 if let Err(e) = self.roll(need) {
                     // No room for a new segment: this record fails, the store does not.
-                    done.push((token, Err(e)));
+                    done.push((tag, Err(e)));
                     run_start = self.write_at;
                     continue;
                 }
@@ -1743,7 +1730,7 @@ impl Writer {
             };
             self.write_at += need;
             run.push(Planned {
-                token: Some(token),
+                token: Some(tag),
                 header,
                 pad: (need - HEADER_BYTES as u64 - len as u64) as usize,
                 payload,
@@ -1800,7 +1787,7 @@ impl Writer {
         let written = done.iter().filter(|d| d.1.is_ok()).count() as u64;
         self.shared.records.fetch_add(written, Ordering::Relaxed);
         self.set_used(self.active_id, self.write_at);
-        self.deliver(done, &mut routed);
+        self.deliver(done);
     }
 
     /// The ranges this batch made durable join the window; what falls out of it leaves the
