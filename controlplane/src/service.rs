@@ -216,8 +216,8 @@ pub struct Service {
     settings: Settings,
     /// The submit rules, shared with the cores when they plan submits themselves.
     rules: Arc<SubmitRules>,
-    /// Message ids, shared with the cores' submitters.
-    ids: Arc<IdSource>,
+    /// Message ids (the cores' submitters have sources of their own, made from it).
+    ids: IdSource,
     /// What the cores' submitters store.
     notices: Vec<NoticeReader>,
     store: Store,

@@ -2,7 +2,7 @@
 //! [`Submitter`] the core calls), and what the control plane hears of it ([`NoticeReader`]).
 //!
 //! For each planned m-send-req the core hands over, the submitter
-//! 1. makes the message's id (from the [`IdSource`] the control plane shares) and its MESSAGE
+//! 1. makes the message's id (from an [`IdSource`] of its own) and its MESSAGE
 //!    record (metadata, then the PDU straight from the request buffer: no copy);
 //! 2. tells the control plane what it is about to store (a notice on the core's own ring,
 //!    with the metadata and the notifications' summary), *before* the append, so that the
@@ -17,7 +17,6 @@
 
 use std::collections::HashMap;
 use std::ops::Range;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use mmsc_dataplane::bufpool::BufPool;
@@ -29,31 +28,48 @@ use mmsc_wire::mms::{ResponseStatus, Version};
 
 use crate::records::{self, Id, MessageRecord};
 
-/// Message ids, unique across the control plane and every core: a counter shared by all, and
-/// a nonce drawn at start.
+/// Message ids of one holder (the control plane, or one core): a counter of its own and a
+/// nonce drawn at start, made distinct per holder ([`IdSource::for_core`]), so that ids
+/// never collide and no counter is shared between threads.
 #[derive(Debug)]
 pub struct IdSource {
-    counter: AtomicU64,
+    counter: u64,
     nonce: u32,
 }
 
+impl Default for IdSource {
+    fn default() -> Self {
+        IdSource::new()
+    }
+}
+
 impl IdSource {
-    /// A source with a fresh nonce.
-    pub fn new() -> Arc<IdSource> {
-        Arc::new(IdSource {
-            counter: AtomicU64::new(0),
+    /// The control plane's source, with a fresh nonce.
+    pub fn new() -> IdSource {
+        IdSource {
+            counter: 0,
             nonce: boot_nonce(),
-        })
+        }
     }
 
-    /// The nonce drawn at start (also in outbox job ids).
+    /// The source of dataplane core `core`: this one's nonce made distinct (cores are 1..,
+    /// the control plane 0).
+    pub fn for_core(&self, core: u16) -> IdSource {
+        IdSource {
+            counter: 0,
+            nonce: self.nonce ^ (u32::from(core) + 1),
+        }
+    }
+
+    /// The nonce (the control plane's is also in outbox job ids).
     pub fn nonce(&self) -> u32 {
         self.nonce
     }
 
     /// A new id for a message accepted at `now` (24 hex digits: time, counter, nonce).
-    pub fn next(&self, now: u64) -> Id {
-        let n = self.counter.fetch_add(1, Ordering::Relaxed) + 1;
+    pub fn next(&mut self, now: u64) -> Id {
+        self.counter += 1;
+        let n = self.counter;
         Id::from(format!(
             "{:010x}{:06x}{:08x}",
             now & 0xFF_FFFF_FFFF,
@@ -153,7 +169,7 @@ struct Waiting {
 pub struct CoreSubmitter {
     store: Store,
     route: Route,
-    ids: Arc<IdSource>,
+    ids: IdSource,
     rules: Arc<SubmitRules>,
     domain: Arc<str>,
     notices: rtrb::Producer<Notice>,
@@ -212,8 +228,8 @@ impl RouteSink for DurableSink {
 pub struct FastPath {
     /// The rules the cores plan with (their refusals are counted there).
     pub rules: Arc<SubmitRules>,
-    /// The id source the cores and the control plane share.
-    pub ids: Arc<IdSource>,
+    /// The control plane's id source, from which the cores' were made.
+    pub ids: IdSource,
     /// The cores' notices.
     pub notices: Vec<NoticeReader>,
 }
@@ -227,7 +243,7 @@ impl CoreSubmitter {
         core: u16,
         store: &Store,
         rules: Arc<SubmitRules>,
-        ids: Arc<IdSource>,
+        ids: IdSource,
         domain: &str,
         capacity: usize,
         wake: CoreWake,
@@ -382,11 +398,19 @@ mod tests {
 
     #[test]
     fn ids_are_unique_across_holders_and_tokens_apart_from_the_control_planes() {
-        let ids = IdSource::new();
-        let a = ids.next(1_800_000_000);
-        let b = ids.next(1_800_000_000);
-        assert_ne!(a, b);
-        assert_eq!(a.len(), 24);
+        let mut ctl = IdSource::new();
+        let mut cores: Vec<IdSource> = (0..3).map(|c| ctl.for_core(c)).collect();
+        let mut seen = std::collections::HashSet::new();
+        for _ in 0..1000 {
+            assert!(seen.insert(ctl.next(1_800_000_000)));
+            for c in &mut cores {
+                assert!(
+                    seen.insert(c.next(1_800_000_000)),
+                    "same second, same counts"
+                );
+            }
+        }
+        assert!(seen.iter().all(|id| id.len() == 24));
         assert!(is_core_token(token_base(0)));
         assert!(is_core_token(token_base(u16::MAX) + (1 << 40) - 1));
         assert!(!is_core_token(1 << 40));

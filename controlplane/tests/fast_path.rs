@@ -92,7 +92,7 @@ fn rig_with(name: &str, capacity: usize, store_cfg: impl FnOnce(&mut StoreConfig
         0,
         &store,
         Arc::clone(&rules),
-        Arc::clone(&ids),
+        ids.for_core(0),
         "mmsc.test",
         capacity,
         wake,

@@ -145,11 +145,12 @@ pub fn run(config: Option<PathBuf>) -> Result<()> {
     let mut notices = Vec::new();
     let mut submitter = |core: usize| -> Result<(Box<dyn Submitter>, CoreWake, Arc<BufPool>)> {
         let wake = CoreWake::default();
+        let core = u16::try_from(core).context("too many dataplane cores")?;
         let (mut sub, reader) = CoreSubmitter::new(
-            u16::try_from(core).context("too many dataplane cores")?,
+            core,
             &store,
             Arc::clone(&rules),
-            Arc::clone(&ids),
+            ids.for_core(core),
             &cfg.mmsc.hostname,
             RING_CAPACITY,
             Arc::clone(&wake),
