@@ -8,6 +8,7 @@
 //! size for a large request) are freed.
 
 use crossbeam_queue::ArrayQueue;
+use mmsc_wire::http::ServerConn;
 
 /// A pool of request buffers of one size, shared by a core (which takes) and whoever is done
 /// with the buffers (which gives back).
@@ -35,6 +36,13 @@ impl BufPool {
     /// request): one given back, else a new one.
     pub fn take(&self) -> Vec<u8> {
         self.free.pop().unwrap_or_else(|| vec![0; self.size])
+    }
+
+    /// Storage for `conn` to read at least `min` octets into ([`ServerConn::spare_from`]):
+    /// a buffer of the pool when the connection needs new storage and one of the pool's size
+    /// holds what it has buffered and `min` more; else none (it keeps or grows its own).
+    pub fn storage_for(&self, conn: &ServerConn, min: usize) -> Option<Vec<u8>> {
+        (conn.room() < min && conn.buffered() + min <= self.size).then(|| self.take())
     }
 
     /// Give a buffer back; kept if it is of the pool's size and the pool has room.
@@ -72,5 +80,28 @@ mod tests {
         p.give(vec![0; 17]);
         p.give(vec![0; 8]);
         assert_eq!(p.available(), 1, "other sizes are freed");
+    }
+
+    #[test]
+    fn storage_only_for_a_connection_that_needs_it_and_fits() {
+        let p = BufPool::new(4, 64);
+        let mut c = ServerConn::new(mmsc_wire::http::HttpLimits::default(), 0);
+        // Nothing yet: a fresh connection needs storage.
+        assert_eq!(p.storage_for(&c, 64).map(|b| b.len()), Some(64));
+        assert_eq!(
+            p.storage_for(&c, 65),
+            None,
+            "larger than the pool's buffers"
+        );
+        // 16 octets buffered in 32 of storage.
+        c.spare_from(16, Some(vec![0; 32]))[..16].copy_from_slice(b"GET / HTTP/1.1\r\n");
+        c.filled(16, 0);
+        assert_eq!(p.storage_for(&c, 16), None, "it has the room");
+        assert_eq!(
+            p.storage_for(&c, 48).map(|b| b.len()),
+            Some(64),
+            "16 held + 48 fit"
+        );
+        assert_eq!(p.storage_for(&c, 49), None, "16 held + 49 do not fit in 64");
     }
 }

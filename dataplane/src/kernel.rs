@@ -26,7 +26,8 @@ use crate::submit::{Submitter, hand_over};
 
 const LISTENER: Token = Token(usize::MAX - 1);
 const WAKER: Token = Token(usize::MAX - 2);
-/// Size of a request buffer's first read (and of the buffers of a [`BufPool`] for reads).
+/// Size of a request buffer's first read, and smallest growth of one, on every backend (and
+/// the size of the buffers of a [`BufPool`] for reads).
 pub const READ_CHUNK: usize = 16 * 1024;
 /// Smallest room worth a `read` into a buffer that has some: below it the buffer grows (by
 /// doubling, which copies what it holds), so a request that fits the first chunk is never
@@ -48,9 +49,6 @@ pub struct ReactorConfig {
     pub max_connections: usize,
     /// The MM1 front.
     pub front: Mm1Front,
-    /// Request buffers to read into, given back once their request is done with (the
-    /// submit fast path's store writer does); without it each request gets a new buffer.
-    pub pool: Option<Arc<BufPool>>,
 }
 
 /// Counters of a reactor (read by status and metrics).
@@ -81,6 +79,9 @@ pub struct CoreRings {
     /// instead of the control plane, and it gives their answers back. Without it they go to
     /// the control plane like every other job.
     pub submit: Option<Box<dyn Submitter>>,
+    /// Request buffers to read into, given back once their request is done with (the
+    /// submitter's store writer does); without it each request gets a new buffer.
+    pub pool: Option<Arc<BufPool>>,
 }
 
 impl std::fmt::Debug for dyn Submitter {
@@ -389,10 +390,11 @@ impl Core {
             }
             let room = c.http.room();
             let want = if room >= MIN_READ { room } else { READ_CHUNK };
-            let fresh = match &self.cfg.pool {
-                Some(p) if room < want && c.http.buffered() + want <= p.size() => Some(p.take()),
-                _ => None,
-            };
+            let fresh = self
+                .rings
+                .pool
+                .as_ref()
+                .and_then(|p| p.storage_for(&c.http, want));
             let buf = c.http.spare_from(want, fresh);
             match c.sock.read(buf) {
                 Ok(0) => {

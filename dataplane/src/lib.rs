@@ -28,6 +28,7 @@ pub fn ring_pair(capacity: usize) -> (kernel::CoreRings, ControlRings) {
             jobs: jobs_tx,
             replies: replies_rx,
             submit: None,
+            pool: None,
         },
         ControlRings {
             jobs: jobs_rx,

@@ -193,8 +193,9 @@ pub fn run(config: Option<PathBuf>) -> Result<()> {
         let mut core_wakes = Vec::with_capacity(cpus.len());
         for i in 0..cpus.len() {
             let (mut core, ctl) = mmsc_dataplane::ring_pair(RING_CAPACITY);
-            let (sub, wake, _pool) = submitter(i)?;
+            let (sub, wake, pool) = submitter(i)?;
             core.submit = Some(sub);
+            core.pool = Some(pool);
             core_wakes.push(wake);
             core_rings.push(core);
             control_rings.push(ctl);
@@ -231,6 +232,7 @@ pub fn run(config: Option<PathBuf>) -> Result<()> {
             let (mut core_rings, ctl) = mmsc_dataplane::ring_pair(RING_CAPACITY);
             let (sub, core_wake, pool) = submitter(i)?;
             core_rings.submit = Some(sub);
+            core_rings.pool = Some(pool);
             let bell = Arc::clone(&doorbell);
             let reactor = kernel::spawn_on(
                 ReactorConfig {
@@ -240,7 +242,6 @@ pub fn run(config: Option<PathBuf>) -> Result<()> {
                     http: http.clone(),
                     max_connections: per_core_conns,
                     front: front.clone(),
-                    pool: Some(pool),
                 },
                 listener,
                 core_rings,

@@ -7,7 +7,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use mmsc_classify::Classifier;
-use mmsc_dataplane::kernel::{CoreRings, ReactorStats};
+use mmsc_dataplane::bufpool::BufPool;
+use mmsc_dataplane::kernel::{CoreRings, READ_CHUNK, ReactorStats};
 use mmsc_dataplane::mm1::{Action, Mm1Front};
 use mmsc_dataplane::ring::{Chunk, ConnId, Job, Reply, Response};
 use mmsc_dataplane::submit::hand_over;
@@ -33,8 +34,6 @@ pub const INGRESS_BUDGET: usize = 256;
 pub const SWEEP_MS: u64 = 100;
 /// Most egress passes in one round (each sends at most one segment per socket).
 const EGRESS_PASSES: usize = 1024;
-/// Smallest growth of a connection's HTTP buffer, as the kernel backend reads.
-const READ_CHUNK: usize = 16 * 1024;
 /// A gleaned neighbour is told to smoltcp again after this long (its cache keeps an entry
 /// 60 s).
 const GLEAN_REFRESH_MS: u64 = 20_000;
@@ -102,6 +101,8 @@ struct Cx<'a> {
     front: &'a Mm1Front,
     stats: &'a StackStats,
     jobs: &'a mut Vec<Job>,
+    /// Request buffers given back by the store writer, to read into.
+    pool: Option<&'a BufPool>,
     max_buffer: usize,
     work: bool,
 }
@@ -169,7 +170,8 @@ impl Conn {
             } else {
                 avail.max(READ_CHUNK)
             };
-            let dst = self.http.spare(want);
+            let fresh = cx.pool.and_then(|p| p.storage_for(&self.http, want));
+            let dst = self.http.spare_from(want, fresh);
             let dst_len = dst.len().min(avail);
             if let Some(dst) = dst.get_mut(..dst_len)
                 && let Ok(n) = sock.recv_slice(dst)
@@ -858,6 +860,7 @@ impl Stack {
             front: &self.front,
             stats: &self.stats,
             jobs: &mut self.pending_jobs,
+            pool: self.rings.pool.as_deref(),
             max_buffer: self.http.max_body_bytes + self.http.max_head_bytes + READ_CHUNK,
             work: false,
         };

@@ -8,6 +8,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use mmsc_classify::{Class, Classifier, Listener, Mode, Rules};
+use mmsc_dataplane::bufpool::BufPool;
+use mmsc_dataplane::kernel::READ_CHUNK;
 use mmsc_dataplane::mm1::Mm1Front;
 use mmsc_dataplane::ring::{ConnId, JobKind, Reply, Response};
 use mmsc_dataplane::submit::{SubmitPlan, SubmitRules, Submitter};
@@ -288,12 +290,18 @@ impl Net {
     }
 
     fn with_ring(cfg: StackConfig, ring: usize) -> Net {
-        Net::with_rings(cfg, ring, None)
+        Net::with_rings(cfg, ring, None, None)
     }
 
-    fn with_rings(cfg: StackConfig, ring: usize, submit: Option<Box<dyn Submitter>>) -> Net {
+    fn with_rings(
+        cfg: StackConfig,
+        ring: usize,
+        submit: Option<Box<dyn Submitter>>,
+        pool: Option<Arc<BufPool>>,
+    ) -> Net {
         let (mut rings, ctl) = ring_pair(ring);
         rings.submit = submit;
+        rings.pool = pool;
         let mut sport = MemPort::new();
         let stats = Arc::new(StackStats::default());
         let wakes = Arc::new(AtomicUsize::new(0));
@@ -533,7 +541,12 @@ fn the_submit_fast_path_answers_from_the_core_once_durable() {
         shared: Arc::clone(&shared),
         capacity: 2,
     };
-    let mut net = Net::with_rings(cfg, 64, Some(Box::new(sub)));
+    // Request buffers given back earlier, for the connections' reads.
+    let pool = Arc::new(BufPool::new(8, READ_CHUNK));
+    for _ in 0..3 {
+        pool.give(vec![0xEE; READ_CHUNK]);
+    }
+    let mut net = Net::with_rings(cfg, 64, Some(Box::new(sub)), Some(Arc::clone(&pool)));
     net.control = Control::Paused;
     let cs: Vec<usize> = (0..3).map(|_| net.connect()).collect();
     for &c in &cs {
@@ -577,6 +590,11 @@ fn the_submit_fast_path_answers_from_the_core_once_durable() {
         );
     }
     assert_eq!(net.stats.mm1.fast_submits.load(Ordering::Relaxed), 2);
+    assert_eq!(
+        pool.available(),
+        0,
+        "the connections read into the pool's buffers"
+    );
     assert_eq!(net.stats.mm1.jobs.load(Ordering::Relaxed), 0);
     assert!(net.answered.is_empty());
 }
