@@ -204,47 +204,45 @@ impl Mm1Front {
                 "expected application/vnd.wap.mms-message",
             ));
         }
-        if message_type == MessageType::SEND_REQ
-            && let Some(rules) = &self.rules
-            && let Ok(pdu) = &decoded
-        {
-            if tid.is_none() {
-                return Action::Respond(mms_conf(
-                    None,
-                    version,
-                    ResponseStatus::ERROR_PERMANENT_MESSAGE_FORMAT_CORRUPT,
-                ));
-            }
-            let now = (self.now_secs)();
-            return match rules.plan(&msisdn, version, pdu, body, now) {
-                Ok(plan) => {
-                    let plan = Box::new(plan);
-                    let range = req.body_range();
-                    drop(decoded);
-                    Action::Job(JobKind::Submit {
-                        plan,
-                        buf: req.buf,
-                        body: range,
-                    })
-                }
-                Err((tid, status)) => {
-                    rules.count_refused();
-                    Action::Respond(mms_conf(Some(&tid), reply_version(version), status))
-                }
-            };
-        }
         match message_type {
             MessageType::SEND_REQ
             | MessageType::NOTIFYRESP_IND
             | MessageType::ACKNOWLEDGE_IND
             | MessageType::READ_REC_IND
             | MessageType::FORWARD_REQ => {
-                if message_type == MessageType::SEND_REQ && tid.is_none() {
-                    return Action::Respond(mms_conf(
-                        None,
-                        version,
-                        ResponseStatus::ERROR_PERMANENT_MESSAGE_FORMAT_CORRUPT,
-                    ));
+                if message_type == MessageType::SEND_REQ {
+                    if tid.is_none() {
+                        return Action::Respond(mms_conf(
+                            None,
+                            version,
+                            ResponseStatus::ERROR_PERMANENT_MESSAGE_FORMAT_CORRUPT,
+                        ));
+                    }
+                    if let (Some(rules), Ok(pdu)) = (&self.rules, &decoded) {
+                        // Checked and planned here; stored by the core's submitter (or the
+                        // control plane).
+                        let now = (self.now_secs)();
+                        return match rules.plan(&msisdn, version, pdu, body, now) {
+                            Ok(plan) => {
+                                let plan = Box::new(plan);
+                                let range = req.body_range();
+                                drop(decoded);
+                                Action::Job(JobKind::Submit {
+                                    plan,
+                                    buf: req.buf,
+                                    body: range,
+                                })
+                            }
+                            Err((tid, status)) => {
+                                rules.count_refused();
+                                Action::Respond(mms_conf(
+                                    Some(&tid),
+                                    reply_version(version),
+                                    status,
+                                ))
+                            }
+                        };
+                    }
                 }
                 let range = req.body_range();
                 Action::Job(JobKind::Post {
@@ -429,6 +427,52 @@ mod tests {
             LOCAL,
         );
         assert!(matches!(a, Action::Respond(ref r) if r.status == 415));
+    }
+
+    #[test]
+    fn with_rules_a_submit_is_planned_here_or_refused_here() {
+        let mut f = front();
+        let rules = Arc::new(SubmitRules {
+            local_prefixes: vec!["+358401".into()],
+            default_expiry_secs: 60,
+            max_expiry_secs: 60,
+            ..SubmitRules::default()
+        });
+        f.rules = Some(Arc::clone(&rules));
+        let hdr = "Content-Type: application/vnd.wap.mms-message\r\nX-MSISDN: 358401111\r\n";
+        match f.handle(post(hdr, SEND_REQ), LOCAL) {
+            Action::Job(JobKind::Submit { plan, buf, body }) => {
+                assert_eq!(&buf[body], SEND_REQ);
+                assert_eq!(plan.sender, "+358401111");
+                assert_eq!(plan.tid, b"T1");
+                assert_eq!(plan.recipients[0].msisdn.as_deref(), Some("+358401"));
+                assert_eq!(plan.expiry_at, 1_700_000_060);
+            }
+            other => panic!("{other:?}"),
+        }
+        // No transaction id: refused as before, not planned.
+        let (_, st) = conf_status(f.handle(post(hdr, b"\x8c\x80\x8d\x92"), LOCAL));
+        assert_eq!(st, ResponseStatus::ERROR_PERMANENT_MESSAGE_FORMAT_CORRUPT);
+        assert_eq!(rules.refused.load(std::sync::atomic::Ordering::Relaxed), 0);
+        // No recipient served here: refused on the core, and counted.
+        let mut other = front();
+        other.rules = Some(Arc::new(SubmitRules {
+            local_prefixes: vec!["+4670".into()],
+            ..SubmitRules::default()
+        }));
+        let (tid, st) = conf_status(other.handle(post(hdr, SEND_REQ), LOCAL));
+        assert_eq!(tid.as_deref(), Some(&b"T1"[..]));
+        assert_eq!(
+            st,
+            ResponseStatus::ERROR_PERMANENT_SENDING_ADDRESS_UNRESOLVED
+        );
+        let refused = other
+            .rules
+            .as_ref()
+            .unwrap()
+            .refused
+            .load(std::sync::atomic::Ordering::Relaxed);
+        assert_eq!(refused, 1);
     }
 
     #[test]
