@@ -628,9 +628,16 @@ impl Core {
             return;
         };
         let mut answers = std::mem::take(&mut self.answers);
-        let taken = hand_over(&mut **sub, &mut self.pending_jobs, &mut answers);
-        if taken > 0 {
-            self.stats.fast_submits.fetch_add(taken, Ordering::Relaxed);
+        let done = hand_over(&mut **sub, &mut self.pending_jobs, &mut answers);
+        if done.taken > 0 {
+            self.stats
+                .fast_submits
+                .fetch_add(done.taken, Ordering::Relaxed);
+        }
+        if done.overloaded > 0 {
+            self.stats
+                .overloaded
+                .fetch_add(done.overloaded, Ordering::Relaxed);
         }
         for reply in answers.drain(..) {
             self.deliver(reply);

@@ -255,25 +255,42 @@ pub trait Submitter: Send {
     fn in_flight(&self) -> usize;
 }
 
+/// What [`hand_over`] did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct HandedOver {
+    /// Submits the submitter took.
+    pub taken: u64,
+    /// Submits it refused with 503 (no room): the core's `overloaded` count.
+    pub overloaded: u64,
+}
+
 /// Hand the planned submits among a core's `jobs` to its submitter; the other jobs stay in
 /// `jobs`, in their order. What the submitter refuses goes to `answers`, to be given at once.
-/// Returns how many it took.
-pub fn hand_over(sub: &mut dyn Submitter, jobs: &mut Vec<Job>, answers: &mut Vec<Reply>) -> u64 {
+pub fn hand_over(
+    sub: &mut dyn Submitter,
+    jobs: &mut Vec<Job>,
+    answers: &mut Vec<Reply>,
+) -> HandedOver {
+    let mut done = HandedOver::default();
     if !jobs
         .iter()
         .any(|j| matches!(j.kind, JobKind::Submit { .. }))
     {
-        return 0;
+        return done;
     }
-    let mut taken = 0;
     for job in std::mem::take(jobs) {
         match job.kind {
             JobKind::Submit { plan, buf, body } => match sub.submit(job.conn, plan, buf, body) {
-                Ok(()) => taken += 1,
-                Err(response) => answers.push(Reply {
-                    conn: job.conn,
-                    response,
-                }),
+                Ok(()) => done.taken += 1,
+                Err(response) => {
+                    if response.status == 503 {
+                        done.overloaded += 1;
+                    }
+                    answers.push(Reply {
+                        conn: job.conn,
+                        response,
+                    });
+                }
             },
             kind => jobs.push(Job {
                 conn: job.conn,
@@ -281,7 +298,7 @@ pub fn hand_over(sub: &mut dyn Submitter, jobs: &mut Vec<Job>, answers: &mut Vec
             }),
         }
     }
-    taken
+    done
 }
 
 #[cfg(test)]

@@ -983,15 +983,14 @@ impl Stack {
             return false;
         };
         let mut answers = std::mem::take(&mut self.answers);
-        let taken = hand_over(&mut **sub, &mut self.pending_jobs, &mut answers);
-        if taken == 0 && answers.is_empty() {
+        let done = hand_over(&mut **sub, &mut self.pending_jobs, &mut answers);
+        if done.taken == 0 && answers.is_empty() {
             self.answers = answers;
             return false;
         }
-        self.stats
-            .mm1
-            .fast_submits
-            .fetch_add(taken, Ordering::Relaxed);
+        let mm1 = &self.stats.mm1;
+        mm1.fast_submits.fetch_add(done.taken, Ordering::Relaxed);
+        mm1.overloaded.fetch_add(done.overloaded, Ordering::Relaxed);
         for reply in answers.drain(..) {
             let slot = reply.conn.slot as usize;
             self.deliver(reply, now);

@@ -566,6 +566,7 @@ fn the_submit_fast_path_answers_from_the_core_once_durable() {
         .find(|&c| !parse_responses(&net.clients[c].got).0.is_empty())
         .unwrap();
     assert_eq!(net.responses(refused, 1)[0].status, 503);
+    assert_eq!(net.stats.mm1.overloaded.load(Ordering::Relaxed), 1);
     // Nothing reached the control plane; nothing is answered before it is durable.
     assert_eq!(net.ctl.jobs.slots(), 0);
     for _ in 0..50 {
