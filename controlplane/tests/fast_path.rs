@@ -2,6 +2,9 @@
 //! it from the store's route; the service indexes and notifies the message from the same
 //! completion, whichever of the core's notice and the completion it sees first.
 
+mod common;
+use common::settings;
+
 use std::borrow::Cow;
 use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
@@ -9,7 +12,7 @@ use std::time::Duration;
 
 use crossbeam_channel::Receiver;
 use mmsc_controlplane::Doorbell;
-use mmsc_controlplane::service::{Service, Settings, rules_of};
+use mmsc_controlplane::service::{Service, rules_of};
 use mmsc_controlplane::submit::{CoreSubmitter, CoreWake, FastPath, IdSource};
 use mmsc_dataplane::ring::{ConnId, Job, JobKind, Reply};
 use mmsc_dataplane::submit::Submitter;
@@ -22,23 +25,8 @@ const A: &str = "+358401000001";
 const B: &str = "+358401000002";
 const T0: u64 = 1_800_000_000;
 
-fn settings() -> Settings {
-    Settings {
-        content_location_base: "http://127.0.0.1:8514/mms".into(),
-        local_prefixes: vec!["+35840".into()],
-        default_expiry_secs: 3600,
-        max_expiry_secs: 7200,
-        domain: "mmsc.test".into(),
-        retry_initial_secs: 2,
-        retry_max_secs: 60,
-        limits: Limits::default(),
-    }
-}
-
 fn tmpdir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("mmsc-fast-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    d
+    common::tmpdir("fast", name)
 }
 
 fn send_req(tid: &str, to: &str, data: &[u8]) -> Vec<u8> {

@@ -1,12 +1,15 @@
 //! The MM1 service driven directly (no sockets), over a real store in a temporary directory.
 
+mod common;
+use common::settings;
+
 use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crossbeam_channel::Receiver;
 use mmsc_controlplane::pusher::{PushKey, PushRequest, PushResult};
-use mmsc_controlplane::service::{Service, Settings};
+use mmsc_controlplane::service::Service;
 use mmsc_dataplane::ring::{ConnId, Job, JobKind, Reply};
 use mmsc_push::PushError;
 use mmsc_store::{Completion, Store, StoreConfig};
@@ -30,19 +33,6 @@ struct Rig {
     conn: u32,
 }
 
-fn settings() -> Settings {
-    Settings {
-        content_location_base: "http://127.0.0.1:8514/mms".into(),
-        local_prefixes: vec!["+35840".into()],
-        default_expiry_secs: 3600,
-        max_expiry_secs: 7200,
-        domain: "mmsc.test".into(),
-        retry_initial_secs: 2,
-        retry_max_secs: 60,
-        limits: Limits::default(),
-    }
-}
-
 fn open(dir: &Path, segment_bytes: u64, now: u64) -> Rig {
     let (tx, rx) = crossbeam_channel::unbounded();
     let mut cfg = StoreConfig::new(dir);
@@ -59,9 +49,7 @@ fn open(dir: &Path, segment_bytes: u64, now: u64) -> Rig {
 }
 
 fn tmpdir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("mmsc-svc-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    d
+    common::tmpdir("svc", name)
 }
 
 impl Rig {

@@ -84,12 +84,6 @@ pub struct CoreRings {
     pub pool: Option<Arc<BufPool>>,
 }
 
-impl std::fmt::Debug for dyn Submitter {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Submitter({} in flight)", self.in_flight())
-    }
-}
-
 /// A running reactor.
 #[derive(Debug)]
 pub struct Reactor {

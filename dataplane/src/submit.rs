@@ -255,6 +255,12 @@ pub trait Submitter: Send {
     fn in_flight(&self) -> usize;
 }
 
+impl std::fmt::Debug for dyn Submitter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Submitter({} in flight)", self.in_flight())
+    }
+}
+
 /// What [`hand_over`] did.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct HandedOver {
