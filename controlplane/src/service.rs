@@ -663,7 +663,7 @@ impl Service {
                 let limits = self.settings.limits.clone();
                 let pdu_bytes = buf.get(body.clone()).unwrap_or(&[]);
                 // Borrowed from the request buffer: nothing of the message is copied.
-                let pdu = match Pdu::decode(pdu_bytes, &limits) {
+                let (pdu, body_at) = match Pdu::decode_located(pdu_bytes, &limits) {
                     Ok(p) => p,
                     Err(e) => {
                         let conf = build::send_conf(None, version, e.response_status(), None);
@@ -671,7 +671,7 @@ impl Service {
                     }
                 };
                 if message_type == MessageType::SEND_REQ {
-                    let plan = self.rules.plan(&msisdn, version, &pdu, pdu_bytes, now);
+                    let plan = self.rules.plan(&msisdn, version, &pdu, body_at, now);
                     drop(pdu);
                     return match plan {
                         Ok(plan) => self.submit(conn, plan, buf, body),

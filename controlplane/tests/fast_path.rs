@@ -114,9 +114,9 @@ impl Rig {
     /// Plan and submit through the core's submitter, as a core does.
     fn submit(&mut self, slot: u32, tid: &str, data: &[u8]) -> Result<(), Reply> {
         let bytes = send_req(tid, B, data);
-        let pdu = Pdu::decode(&bytes, &Limits::default()).unwrap();
+        let (pdu, at) = Pdu::decode_located(&bytes, &Limits::default()).unwrap();
         let plan = rules_of(&settings())
-            .plan(A, Version::V1_2, &pdu, &bytes, T0)
+            .plan(A, Version::V1_2, &pdu, at, T0)
             .unwrap();
         let len = bytes.len();
         self.sub

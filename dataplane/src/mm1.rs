@@ -164,7 +164,10 @@ impl Mm1Front {
         });
         let msisdn = self.msisdn(&req, peer);
         let body = req.body();
-        let decoded = Pdu::decode(body, &self.limits);
+        let (decoded, body_at) = match Pdu::decode_located(body, &self.limits) {
+            Ok((p, at)) => (Ok(p), at),
+            Err(e) => (Err(e), None),
+        };
         let (message_type, version) = match &decoded {
             Ok(p) => (p.message_type, p.version().unwrap_or(Version::V1_0)),
             Err(e) => {
@@ -222,7 +225,7 @@ impl Mm1Front {
                         // Checked and planned here; stored by the core's submitter (or the
                         // control plane).
                         let now = (self.now_secs)();
-                        return match rules.plan(&msisdn, version, pdu, body, now) {
+                        return match rules.plan(&msisdn, version, pdu, body_at, now) {
                             Ok(plan) => {
                                 let plan = Box::new(plan);
                                 let range = req.body_range();

@@ -173,14 +173,15 @@ impl SubmitRules {
         out
     }
 
-    /// Check an m-send-req from `sender` and describe the message to store; or the status to
+    /// Check an m-send-req from `sender`, whose body starts at `body_offset` in its encoding
+    /// (from [`Pdu::decode_located`]), and describe the message to store; or the status to
     /// refuse it with, and its transaction id.
     pub fn plan(
         &self,
         sender: &str,
         version: Version,
         pdu: &Pdu<'_>,
-        pdu_bytes: &[u8],
+        body_offset: Option<usize>,
         now: u64,
     ) -> Result<SubmitPlan, (Vec<u8>, ResponseStatus)> {
         let tid = pdu.transaction_id().unwrap_or_default().to_vec();
@@ -198,12 +199,12 @@ impl SubmitRules {
         if recipients.len() > usize::from(u16::MAX) {
             return Err((tid, ResponseStatus::ERROR_PERMANENT_CONTENT_NOT_ACCEPTED));
         }
-        let body_offset = match Pdu::body_offset(pdu_bytes, &self.limits) {
-            Ok(Some(o)) => match u32::try_from(o) {
+        let body_offset = match body_offset {
+            Some(o) => match u32::try_from(o) {
                 Ok(o) => o,
                 Err(_) => return Err((tid, ResponseStatus::ERROR_PERMANENT_CONTENT_NOT_ACCEPTED)),
             },
-            _ => return Err((tid, ResponseStatus::ERROR_PERMANENT_MESSAGE_FORMAT_CORRUPT)),
+            None => return Err((tid, ResponseStatus::ERROR_PERMANENT_MESSAGE_FORMAT_CORRUPT)),
         };
         Ok(SubmitPlan {
             received_at: now,
@@ -348,8 +349,8 @@ mod tests {
 
     fn plan(bytes: &[u8]) -> Result<SubmitPlan, (Vec<u8>, ResponseStatus)> {
         let r = rules();
-        let pdu = Pdu::decode(bytes, &r.limits).unwrap();
-        r.plan("+358401111111", Version::V1_2, &pdu, bytes, 1_000)
+        let (pdu, at) = Pdu::decode_located(bytes, &r.limits).unwrap();
+        r.plan("+358401111111", Version::V1_2, &pdu, at, 1_000)
     }
 
     #[test]

@@ -139,6 +139,14 @@ pub fn check_pdu(data: &[u8]) {
         }
     };
     check_warnings(&warnings, data.len());
+    // The decoder's body offset is where the header-only scan puts it.
+    let located = Pdu::decode_located(data, &limits).map(|(_, at)| at);
+    assert_eq!(
+        located.as_ref().ok(),
+        Pdu::body_offset(data, &limits).as_ref().ok(),
+        "decode_located and body_offset disagree\ninput: {}",
+        hex(data)
+    );
     exercise_accessors(&pdu);
     assert_eq!(pdu.clone().into_owned(), pdu, "into_owned changed the PDU");
 

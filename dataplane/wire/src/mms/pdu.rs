@@ -59,6 +59,23 @@ impl<'a> Pdu<'a> {
         buf: &'a [u8],
         limits: &Limits,
     ) -> Result<(Self, Vec<Warning>), DecodeError> {
+        Self::decode_all(buf, limits).map(|(p, w, _)| (p, w))
+    }
+
+    /// Decode with `limits`, and say where the body starts in `buf` (just after the
+    /// Content-Type value; `None` without a body): what [`Pdu::body_offset`] finds, without
+    /// parsing the headers again.
+    pub fn decode_located(
+        buf: &'a [u8],
+        limits: &Limits,
+    ) -> Result<(Self, Option<usize>), DecodeError> {
+        Self::decode_all(buf, limits).map(|(p, _, at)| (p, at))
+    }
+
+    fn decode_all(
+        buf: &'a [u8],
+        limits: &Limits,
+    ) -> Result<(Self, Vec<Warning>, Option<usize>), DecodeError> {
         if buf.len() > limits.max_pdu_bytes {
             return Err(DecodeError::new(
                 ErrorKind::Limit(Limit::PduBytes),
@@ -78,6 +95,7 @@ impl<'a> Pdu<'a> {
         }
         let message_type = MessageType(mt);
         let mut pdu = Pdu::new(message_type);
+        let mut body_offset = None;
         while let Some(b) = r.peek() {
             if pdu.headers.len() >= limits.max_headers {
                 return Err(r.err(ErrorKind::Limit(Limit::Headers)));
@@ -88,6 +106,7 @@ impl<'a> Pdu<'a> {
                     r.u8()?;
                     let ct = ContentType::decode(&mut r, limits)?;
                     let body_at = r.offset();
+                    body_offset = Some(body_at);
                     let rest = r.take_rest();
                     let body = if ct.media.is_wsp_multipart() {
                         let mut br = Reader::with_base(rest, body_at);
@@ -137,7 +156,7 @@ impl<'a> Pdu<'a> {
             }
         }
         pdu.headers.sort_by_key(rank);
-        Ok((pdu, warnings))
+        Ok((pdu, warnings, body_offset))
     }
 
     /// Where the body starts in an encoded PDU (just after the Content-Type value): a stored
@@ -567,6 +586,12 @@ mod tests {
             Pdu::body_offset(NOTIFY_IND_1, &Limits::default()).unwrap(),
             None
         );
+        // The full decode finds the same place.
+        let (p, at) = Pdu::decode_located(b, &Limits::default()).unwrap();
+        assert_eq!(at, Some(7));
+        assert_eq!(p, Pdu::decode(b, &Limits::default()).unwrap());
+        let (_, at) = Pdu::decode_located(NOTIFY_IND_1, &Limits::default()).unwrap();
+        assert_eq!(at, None);
     }
 
     #[test]
