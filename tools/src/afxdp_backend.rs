@@ -447,8 +447,8 @@ mod running {
     // How long an idle core polls (yielding between polls) before it waits on its socket
     // and doorbell, `dataplane.idle_poll_us`: a wait costs a wake-up (an interrupt to its
     // CPU) when the next frame or reply comes. Over veth (bench/README.md, "Backends over
-    // veth"), 400 us gave the kernel backend's rate at a lower median latency; 0 us gave
-    // 0.97-1.16x of it on 30-31 us of CPU per request instead of 38-44.
+    // veth"), 50 us used the least CPU per request at the kernel backend's rate or above;
+    // 400 us cost 10 us more per request, 0 us lowered the rate.
 
     /// What the thread of core `index` needs to open its socket.
     struct CoreSetup {

@@ -28,7 +28,11 @@
 //!
 //! The EAL lives on a thread of its own, which becomes lcore 0 (DPDK pins it) and runs core
 //! 0's loop; the other lcores are DPDK's worker threads. Each core polls its queue while
-//! there is work and parks when idle; the control plane wakes it by unparking its thread.
+//! there is work. Idle, it sleeps: on a `net_af_xdp` or `net_af_packet` port in poll(2) on
+//! the port's kernel sockets and its doorbell (a datagram socket pair; the control plane
+//! rings it when it has replies for a sleeping core), so that a frame wakes it at once (these
+//! drivers have no rx interrupts); on other ports (a NIC's PMD) it parks for at most 100 us
+//! while connections are open, and the control plane unparks it.
 //! A scoped thread beside them answers the admin API's requests for the port's counters.
 //! [`DpdkBackend::stop`] stops the loops (connections reset), the port, and cleans the EAL
 //! up.
@@ -251,7 +255,9 @@ mod running {
     use std::collections::hash_map::RandomState;
     use std::hash::BuildHasher;
     use std::net::SocketAddr;
-    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::os::fd::AsFd;
+    use std::os::unix::net::UnixDatagram;
+    use std::sync::atomic::{AtomicBool, Ordering, fence};
     use std::sync::{Arc, Mutex, OnceLock, PoisonError};
     use std::thread::{JoinHandle, Thread};
     use std::time::Duration;
@@ -264,6 +270,7 @@ mod running {
     use mmsc_dataplane::mm1::Mm1Front;
     use mmsc_dpdk::{
         DeviceStats, DpdkDevice, Eal, Link, Mempool, MempoolConfig, Port, PortConfig, PortStats,
+        RxWait,
     };
     use mmsc_netstack::{Backoff, Clock, Stack, StackConfig, StackStats, WakeFn};
     use mmsc_wire::http::HttpLimits;
@@ -288,10 +295,14 @@ mod running {
     const STATS_TICK: Duration = Duration::from_millis(50);
 
     /// What each core shares with the rest of mmsc.
-    #[derive(Debug, Default)]
+    #[derive(Debug)]
     struct CoreShared {
-        /// The thread of its lcore, once it runs: unparked to wake it.
+        /// The thread of its lcore, once it runs: unparked to wake it from a park.
         thread: OnceLock<Thread>,
+        /// Set while its lcore sleeps on the port's sockets and its doorbell, or is about to.
+        asleep: AtomicBool,
+        /// The control plane's end of the lcore's doorbell (non-blocking).
+        bell: UnixDatagram,
         /// The stack's counters.
         stats: Arc<StackStats>,
         /// The classifier's and the device's counters, as last published by the core.
@@ -356,6 +367,8 @@ mod running {
         promiscuous: bool,
         wake_control: WakeFn,
         idle_poll: Duration,
+        /// The lcores' ends of their doorbells.
+        doorbells: Vec<UnixDatagram>,
     }
 
     impl DpdkBackend {
@@ -425,6 +438,25 @@ mod running {
             if rings.len() != cpus.len() {
                 bail!("one ring pair per dataplane core");
             }
+            let mut shared = Vec::with_capacity(cpus.len());
+            let mut doorbells = Vec::with_capacity(cpus.len());
+            for _ in cpus {
+                let (bell, core_end) = UnixDatagram::pair()
+                    .and_then(|(b, c)| {
+                        b.set_nonblocking(true)?;
+                        c.set_nonblocking(true)?;
+                        Ok((b, c))
+                    })
+                    .context("cannot make a core's doorbell")?;
+                shared.push(CoreShared {
+                    thread: OnceLock::new(),
+                    asleep: AtomicBool::new(false),
+                    bell,
+                    stats: Arc::default(),
+                    published: Mutex::default(),
+                });
+                doorbells.push(core_end);
+            }
             let setup = Setup {
                 named: named_devices(&dp.dpdk_args),
                 eal_args,
@@ -433,8 +465,9 @@ mod running {
                 promiscuous: ip.is_ipv6(),
                 wake_control,
                 idle_poll: Duration::from_micros(dp.idle_poll_us),
+                doorbells,
             };
-            let cores: Arc<[CoreShared]> = (0..cpus.len()).map(|_| CoreShared::default()).collect();
+            let cores: Arc<[CoreShared]> = shared.into();
             let stop = Arc::new(AtomicBool::new(false));
             let (events_tx, events) = crossbeam_channel::unbounded();
             let (stats_requests, stats_rx) = crossbeam_channel::bounded(4);
@@ -544,13 +577,22 @@ mod running {
             self.cores.len()
         }
 
-        /// One waker per core, for the control plane: unparks the core's lcore thread.
+        /// One waker per core, for the control plane: rings the core's doorbell if it sleeps
+        /// on its sockets or is about to (a busy core sees the replies at its next poll), and
+        /// unparks its thread (for a core that parks instead).
         pub fn wakers(&self) -> Vec<CoreWaker> {
             (0..self.cores.len())
                 .map(|i| {
                     let cores = Arc::clone(&self.cores);
                     Arc::new(move || {
-                        if let Some(t) = cores.get(i).and_then(|c| c.thread.get()) {
+                        let Some(c) = cores.get(i) else { return };
+                        // The replies are in the ring: the core, which says it sleeps before it
+                        // looks at the ring a last time, either sees them or is rung.
+                        fence(Ordering::SeqCst);
+                        if c.asleep.load(Ordering::Relaxed) {
+                            let _ = c.bell.send(&[1]);
+                        }
+                        if let Some(t) = c.thread.get() {
                             t.unpark();
                         }
                     }) as CoreWaker
@@ -584,6 +626,7 @@ mod running {
         fn halt(&mut self) -> Result<()> {
             self.stop.store(true, Ordering::Release);
             for c in self.cores.iter() {
+                let _ = c.bell.send(&[1]);
                 if let Some(t) = c.thread.get() {
                     t.unpark();
                 }
@@ -621,6 +664,7 @@ mod running {
             promiscuous,
             wake_control,
             idle_poll,
+            doorbells,
         } = setup;
         let eal = Eal::init(&eal_args).map_err(|e| {
             anyhow!(
@@ -691,12 +735,13 @@ mod running {
             promiscuous,
             mbufs,
         }));
-        let slots: Vec<Mutex<Option<(StackConfig, CoreRings)>>> = stacks
+        let slots: Vec<Mutex<Option<CoreStart>>> = stacks
             .into_iter()
             .zip(rings)
-            .map(|(mut s, r)| {
+            .zip(doorbells)
+            .map(|((mut s, r), d)| {
                 s.mac = mac;
-                Mutex::new(Some((s, r)))
+                Mutex::new(Some((s, r, d)))
             })
             .collect();
         let lcores = LcoreCtx {
@@ -773,21 +818,23 @@ mod running {
     }
 
     // How long an idle lcore polls (yielding between polls) before it sleeps is
-    // `dataplane.idle_poll_us`: the port cannot wake it, so frames that arrive while it
-    // sleeps wait until the sleep ends (up to 1 ms) or replies unpark it. 400 us is long
-    // enough for the next requests of the connections whose replies have just gone out (over
-    // veth, 100 us, 400 us and 2 ms gave the same rate; the longer ones cost more CPU).
+    // `dataplane.idle_poll_us`. On a port with sockets to sleep on, a frame ends the sleep;
+    // on others, frames that arrive while it sleeps wait until the sleep ends or replies
+    // unpark it.
 
-    /// Longest sleep of an idle lcore while connections are open: a request that comes
-    /// meanwhile waits for the end of the sleep.
+    /// Longest sleep of an idle lcore that parks (a port without sockets to sleep on) while
+    /// connections are open: a request that comes meanwhile waits for the end of the sleep.
     const OPEN_SLEEP: Duration = Duration::from_micros(100);
+
+    /// What one lcore starts with: its stack's configuration, its rings, its doorbell's end.
+    type CoreStart = (StackConfig, CoreRings, UnixDatagram);
 
     /// What every lcore reads.
     struct LcoreCtx<'p, 'a> {
         port: &'p Port<'a>,
         pool: &'a Mempool<'a>,
         mtu: u16,
-        slots: Vec<Mutex<Option<(StackConfig, CoreRings)>>>,
+        slots: Vec<Mutex<Option<CoreStart>>>,
         cores: &'p [CoreShared],
         stop: &'p AtomicBool,
         events: &'p Sender<StartEvent>,
@@ -802,7 +849,9 @@ mod running {
         let (Some(slot), Some(shared)) = (cx.slots.get(i), cx.cores.get(i)) else {
             return;
         };
-        let Some((cfg, rings)) = slot.lock().unwrap_or_else(PoisonError::into_inner).take() else {
+        let Some((cfg, rings, doorbell)) =
+            slot.lock().unwrap_or_else(PoisonError::into_inner).take()
+        else {
             return;
         };
         let _ = shared.thread.set(std::thread::current());
@@ -815,6 +864,22 @@ mod running {
             Ok(Err(e)) => return fail(e.to_string()),
             Err(e) => return fail(e.to_string()),
         };
+        let rx_wait = queue.rx_wait().unwrap_or_else(|e| {
+            eprintln!(
+                "mmsc: dpdk: core {i}: cannot find the port's sockets to sleep on ({e}): the \
+                 core polls, then sleeps at most {} us while connections are open",
+                OPEN_SLEEP.as_micros()
+            );
+            RxWait::none()
+        });
+        if i == 0 && !rx_wait.is_empty() {
+            eprintln!(
+                "mmsc: dpdk: idle cores sleep in poll(2) on the port's {} kernel socket(s) \
+                 ({} has no rx interrupts)",
+                rx_wait.sockets(),
+                cx.port.driver()
+            );
+        }
         let mut device = DpdkDevice::new(queue, cx.pool, cx.mtu);
         let clock = Clock::new();
         let mut stack = match Stack::new(
@@ -842,6 +907,19 @@ mod running {
                 }
             } else if let Some(sleep) = backoff.idle(|| stack.poll_delay(clock.now())) {
                 publish(&stack, &device, shared, false);
+                if !rx_wait.is_empty() {
+                    // Say so before the last look at the reply ring (see `wakers`).
+                    shared.asleep.store(true, Ordering::SeqCst);
+                    let slept = stack.replies_waiting()
+                        || cx.stop.load(Ordering::Acquire)
+                        || rx_wait.wait_or(doorbell.as_fd(), sleep).is_ok();
+                    let mut rings = [0u8; 64];
+                    while matches!(doorbell.recv(&mut rings), Ok(n) if n > 0) {}
+                    shared.asleep.store(false, Ordering::Relaxed);
+                    if slept {
+                        continue;
+                    }
+                }
                 let sleep = if stack.open_connections() > 0 {
                     sleep.min(OPEN_SLEEP)
                 } else {

@@ -51,7 +51,8 @@ usage: backends [--quick] [--rounds N] [--duration-secs N] [--connections N] [--
 The environment variable MMSC_BENCH_XDP_MODE (auto, driver or generic) sets dataplane.xdp_mode
 of the xdp and afxdp runs (default: mmsc's, auto: driver mode on veth). MMSC_BENCH_DPDK_PMD
 (af_xdp or af_packet) chooses the DPDK port of the dpdk run on the server's veth end: net_af_xdp
-(the default) or net_af_packet. MMSC_BENCH_IDLE_POLL_US sets dataplane.idle_poll_us of the
+(the default) or net_af_packet; MMSC_BENCH_DPDK_DEVARGS adds devargs to it (e.g.
+busy_budget=64). MMSC_BENCH_IDLE_POLL_US sets dataplane.idle_poll_us of the
 afxdp and dpdk runs (default: mmsc's).
 
 Runs target/release/mmsc (beside this binary; build it with the backends to compare, e.g.
@@ -593,9 +594,13 @@ fn idle_poll() -> String {
 /// copy mode; over veth it costs less CPU per request than `net_af_packet`), or
 /// `net_af_packet` with `MMSC_BENCH_DPDK_PMD=af_packet`.
 fn dpdk_vdev(iface: &str) -> String {
-    match std::env::var("MMSC_BENCH_DPDK_PMD").as_deref() {
+    let port = match std::env::var("MMSC_BENCH_DPDK_PMD").as_deref() {
         Ok("af_packet") => format!("net_af_packet0,iface={iface},qpairs=1"),
         _ => format!("net_af_xdp0,iface={iface},start_queue=0,queue_count=1"),
+    };
+    match std::env::var("MMSC_BENCH_DPDK_DEVARGS") {
+        Ok(more) if !more.is_empty() => format!("{port},{more}"),
+        _ => port,
     }
 }
 

@@ -550,7 +550,7 @@ pub struct Dataplane {
     /// `syn_rate_per_source` is set. Default 32.
     pub syn_burst: u32,
     /// afxdp and dpdk: microseconds an idle core keeps polling (yielding between polls)
-    /// before it sleeps. More: lower latency, more CPU; 0: sleep at once. Default 400.
+    /// before it sleeps. More: lower latency, more CPU; 0: sleep at once. Default 50.
     pub idle_poll_us: u64,
 }
 
@@ -565,7 +565,7 @@ impl Default for Dataplane {
             xdp_mode: XdpMode::Auto,
             syn_rate_per_source: 0,
             syn_burst: 32,
-            idle_poll_us: 400,
+            idle_poll_us: 50,
         }
     }
 }

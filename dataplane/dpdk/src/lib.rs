@@ -14,6 +14,8 @@
 //! - [`DpdkDevice`] implements [`smoltcp::phy::Device`] over one `Queue`: the rx token lends
 //!   smoltcp the mbuf's bytes, the tx token lets smoltcp write straight into a fresh mbuf;
 //!   transmissions are batched into bursts ([`DpdkDevice::flush`] sends what is pending).
+//! - [`RxWait`] lets an idle lcore sleep until frames arrive on ports whose driver receives
+//!   through kernel sockets (`net_af_xdp`, `net_af_packet`), which have no rx interrupts.
 //! - Lifetimes carry DPDK's ownership rules: mbufs a port received or was given to send are
 //!   `Mbuf<'a>` where the port is `Port<'a>`, so their pools outlive the port's close (which
 //!   frees the mbufs left in its rings).
@@ -54,6 +56,7 @@ mod ether;
 mod mbuf;
 mod mempool;
 mod port;
+mod wait;
 
 pub use device::{DeviceStats, DpdkDevice, DpdkRxToken, DpdkTxToken};
 pub use eal::Eal;
@@ -62,6 +65,7 @@ pub use ether::EtherHeader;
 pub use mbuf::Mbuf;
 pub use mempool::{Mempool, MempoolConfig};
 pub use port::{Link, Port, PortConfig, PortStats, Queue};
+pub use wait::RxWait;
 
 /// The version of the DPDK this crate was built against.
 pub const DPDK_VERSION: &str = dpdk_sys::DPDK_VERSION;

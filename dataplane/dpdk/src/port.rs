@@ -10,6 +10,7 @@ use crate::eal::Eal;
 use crate::error::{Errno, Error};
 use crate::mbuf::Mbuf;
 use crate::mempool::Mempool;
+use crate::wait::RxWait;
 
 /// How a [`Port`] is set up.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -100,6 +101,7 @@ pub struct Port<'a> {
     queues: u16,
     started: bool,
     promiscuous: bool,
+    driver: String,
     taken: Box<[AtomicBool]>,
     _claim: Claim,
     _life: PhantomData<fn(&'a ()) -> &'a ()>,
@@ -143,6 +145,14 @@ impl<'a> Port<'a> {
         if ret != 0 {
             return Err(Error::dpdk("rte_eth_dev_info_get", Errno::from_ret(ret)));
         }
+        let driver = if info.driver_name.is_null() {
+            String::new()
+        } else {
+            // SAFETY: a non-null driver_name is the driver's static, NUL-terminated name.
+            unsafe { std::ffi::CStr::from_ptr(info.driver_name) }
+                .to_string_lossy()
+                .into_owned()
+        };
         let max_queues = info.max_rx_queues.min(info.max_tx_queues);
         if config.queues > max_queues {
             return Err(Error::InvalidArgument(format!(
@@ -205,10 +215,16 @@ impl<'a> Port<'a> {
             queues: config.queues,
             started: false,
             promiscuous: config.promiscuous,
+            driver,
             taken: (0..config.queues).map(|_| AtomicBool::new(false)).collect(),
             _claim: claim,
             _life: PhantomData,
         })
+    }
+
+    /// The name of the port's driver (PMD), e.g. `net_af_xdp`.
+    pub fn driver(&self) -> &str {
+        &self.driver
     }
 
     /// The port id.
@@ -378,7 +394,7 @@ pub struct Queue<'q, 'a> {
     index: u16,
 }
 
-impl<'a> Queue<'_, 'a> {
+impl<'q, 'a> Queue<'q, 'a> {
     /// The port id.
     pub fn port_id(&self) -> u16 {
         self.port.id
@@ -387,6 +403,13 @@ impl<'a> Queue<'_, 'a> {
     /// The queue pair's index.
     pub fn index(&self) -> u16 {
         self.index
+    }
+
+    /// What an idle lcore can sleep on until frames arrive (see [`RxWait`]): the kernel
+    /// sockets of a `net_af_xdp` or `net_af_packet` port; nothing for other drivers. It
+    /// borrows the port, not the queue, so the queue can go to a device beside it.
+    pub fn rx_wait(&self) -> std::io::Result<RxWait<'q>> {
+        RxWait::for_driver(&self.port.driver)
     }
 
     /// Receives up to `max` frames, appended to `out`; returns how many.

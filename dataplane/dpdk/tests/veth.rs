@@ -367,6 +367,10 @@ fn dpdk_ports_bursts_and_smoltcp_over_veth() {
         let mut queue = port.queue(0).unwrap();
         assert!(matches!(port.queue(0), Err(Error::QueueInUse { .. })));
         assert!(matches!(port.queue(1), Err(Error::NoSuchQueue { .. })));
+        assert!(
+            queue.rx_wait().unwrap().is_empty(),
+            "net_null has no socket to sleep on"
+        );
         let mut out = Vec::new();
         assert!(pool.alloc_bulk(&mut out, 16));
         for m in &mut out {
@@ -413,9 +417,24 @@ fn dpdk_ports_bursts_and_smoltcp_over_veth() {
     let mac = EthernetAddress([0x02, 0x00, 0x0a, 0xcb, netns.subnet, 0x02]);
     let (ns_ip, dpdk_ip) = (netns.ns_ip(), netns.dpdk_ip());
     let mut queue = port.queue(0).unwrap();
+    assert_eq!(port.driver(), "net_af_packet");
+    let rx_wait = queue.rx_wait().unwrap();
+    assert_eq!(rx_wait.sockets(), 1, "one AF_PACKET socket per queue pair");
+    let (_bell, doorbell) = std::os::unix::net::UnixDatagram::pair().unwrap();
 
     // 1. The namespace pings the DPDK side's address: its kernel first asks by ARP.
     let ping = netns.ping(3);
+    let asleep = StdInstant::now();
+    assert!(
+        rx_wait
+            .wait_or(std::os::fd::AsFd::as_fd(&doorbell), Duration::from_secs(5))
+            .unwrap(),
+        "the ARP request did not wake the wait on the port's socket"
+    );
+    println!(
+        "net_af_packet0: a frame ended the wait after {:?}",
+        asleep.elapsed()
+    );
     let mut request = None;
     let (found, seen) = receive_until(&mut queue, Duration::from_secs(5), |m| {
         let is_arp = m.ether_header().map(EtherHeader::ether_type) == Some(EtherHeader::ARP);
@@ -565,6 +584,7 @@ fn dpdk_ports_bursts_and_smoltcp_over_veth() {
 
     let queue = device.into_queue();
     drop(queue);
+    drop(rx_wait); // before the port stops (the borrow checker insists)
     let stats = port.stats().unwrap();
     println!("net_af_packet0: {stats:?}");
     assert!(stats.rx_packets >= 6 && stats.tx_packets >= 4, "{stats:?}");
