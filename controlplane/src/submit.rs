@@ -15,7 +15,6 @@
 //! The control plane matches the completion on its channel with the notice (by token) and
 //! indexes and notifies the message exactly as one it stored itself; it never answers it.
 
-use std::collections::HashMap;
 use std::ops::Range;
 use std::sync::{Arc, OnceLock};
 
@@ -70,12 +69,20 @@ impl IdSource {
     pub fn next(&mut self, now: u64) -> Id {
         self.counter += 1;
         let n = self.counter;
-        Id::from(format!(
-            "{:010x}{:06x}{:08x}",
-            now & 0xFF_FFFF_FFFF,
-            n & 0xFF_FFFF,
-            self.nonce
-        ))
+        // "{:010x}{:06x}{:08x}" of (now, n, nonce), without the formatting machinery.
+        let mut text = [0u8; 24];
+        hex_into(&mut text[..10], now);
+        hex_into(&mut text[10..16], n);
+        hex_into(&mut text[16..], u64::from(self.nonce));
+        Id::from(std::str::from_utf8(&text).unwrap_or_default())
+    }
+}
+
+/// Writes the low `out.len()` hex digits of `v` into `out`, most significant first.
+fn hex_into(out: &mut [u8], mut v: u64) {
+    for d in out.iter_mut().rev() {
+        *d = b"0123456789abcdef"[(v & 0xf) as usize];
+        v >>= 4;
     }
 }
 
@@ -176,7 +183,8 @@ pub struct CoreSubmitter {
     /// Rung after a notice when the control plane sleeps long (it polls otherwise).
     doorbell: Arc<crate::Doorbell>,
     durable: rtrb::Consumer<(u64, bool)>,
-    waiting: HashMap<u64, Waiting>,
+    /// By store token (made here): foldhash, not SipHash.
+    waiting: std::collections::HashMap<u64, Waiting, foldhash::fast::RandomState>,
     next_token: u64,
     capacity: usize,
     /// Where request buffers go once written: the core's pool.
@@ -266,7 +274,10 @@ impl CoreSubmitter {
                 notices: notice_tx,
                 doorbell,
                 durable: done_rx,
-                waiting: HashMap::with_capacity(capacity.min(4096)),
+                waiting: std::collections::HashMap::with_capacity_and_hasher(
+                    capacity.min(4096),
+                    foldhash::fast::RandomState::default(),
+                ),
                 next_token: token_base(core),
                 capacity,
                 recycle: None,
@@ -395,6 +406,21 @@ impl Submitter for CoreSubmitter {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ids_are_the_clock_the_counter_and_the_nonce_in_hex() {
+        let mut s = IdSource::new();
+        for now in [0, 1, 0x12_3456_789a_bcde, u64::MAX] {
+            let id = s.next(now);
+            let expected = format!(
+                "{:010x}{:06x}{:08x}",
+                now & 0xFF_FFFF_FFFF,
+                s.counter & 0xFF_FFFF,
+                s.nonce
+            );
+            assert_eq!(&*id, expected);
+        }
+    }
 
     #[test]
     fn ids_are_unique_across_holders_and_tokens_apart_from_the_control_planes() {

@@ -30,6 +30,8 @@ use crate::{Delivered, PushError, Sender};
 pub struct LogSender {
     path: PathBuf,
     file: Mutex<File>,
+    /// The detail of every delivery, made once.
+    detail: String,
 }
 
 impl LogSender {
@@ -39,6 +41,7 @@ impl LogSender {
         Ok(LogSender {
             path: path.to_owned(),
             file: Mutex::new(file),
+            detail: format!("logged to {}", path.display()),
         })
     }
 
@@ -77,7 +80,7 @@ impl LogSender {
 
     fn delivered(&self) -> Delivered {
         Delivered {
-            detail: format!("logged to {}", self.path.display()),
+            detail: self.detail.clone(),
         }
     }
 }
