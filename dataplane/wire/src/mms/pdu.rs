@@ -17,6 +17,9 @@ use crate::reader::Reader;
 use crate::wsp::{Body, ContentType, decode_multipart, encode_multipart};
 use crate::{Limits, Warning, WarningKind, writer};
 
+/// Header slots a decode allocates at once.
+const HEADERS_RESERVED: usize = 16;
+
 /// An MMS PDU.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Pdu<'a> {
@@ -95,6 +98,10 @@ impl<'a> Pdu<'a> {
         }
         let message_type = MessageType(mt);
         let mut pdu = Pdu::new(message_type);
+        // One allocation for the usual count (a submit has about ten), not a regrowth at 4
+        // and 8.
+        pdu.headers
+            .reserve(HEADERS_RESERVED.min(limits.max_headers));
         let mut body_offset = None;
         while let Some(b) = r.peek() {
             if pdu.headers.len() >= limits.max_headers {
