@@ -560,7 +560,8 @@ fn dpdk_backend_over_veth() {
         .set_str("dataplane", "address", &format!("{}/24", lab.server()))
         .set("dataplane", "dpdk_args", dpdk_args(&lab.server_if, cores))
         .set("dataplane", "syn_rate_per_source", "100")
-        .set("dataplane", "syn_burst", "50");
+        .set("dataplane", "syn_burst", "50")
+        .set("dataplane", "dpdk_descriptors", "512");
     let mut mmsc = Mmsc::start_in_netns(cfg, &lab.server_ns, mm1_addr(&lab));
     let log = mmsc.log();
     let port_line = log
@@ -568,6 +569,13 @@ fn dpdk_backend_over_veth() {
         .find(|l| l.starts_with("mmsc: dpdk: port "))
         .unwrap_or_else(|| panic!("no port line in the log:\n{log}"));
     assert!(port_line.contains("(net_af_packet0)"), "{port_line}");
+    // 512 descriptors per ring: a pool of 4095 mbufs for one or two queues (8191 or 16383
+    // with the default 2048).
+    assert!(port_line.contains(", 4095 mbufs;"), "{port_line}");
+    assert!(
+        log.contains("idle cores sleep in poll(2) on the port's"),
+        "the cores of a net_af_packet port sleep on its sockets:\n{log}"
+    );
     assert!(
         port_line.contains(&format!("smoltcp owns {}/24", lab.server())),
         "{port_line}"

@@ -282,11 +282,6 @@ mod running {
     /// What serve calls after the control plane pushed replies to a core.
     pub type CoreWaker = Arc<dyn Fn() + Send + Sync>;
 
-    /// Descriptors per rx and per tx queue (DPDK adjusts them to the NIC's limits). With 1024,
-    /// 256 connections each sending a 10 KB request over veth overflowed the rx ring of a
-    /// `net_af_xdp` port while its lcore was busy: dropped frames, TCP retransmission timeouts,
-    /// p99 831 ms (`backends --connections 256`); with 2048, 13 ms (4096: 14 ms).
-    const DESCRIPTORS: u16 = 2048;
     /// Mbufs cached per lcore.
     const POOL_CACHE: u32 = 256;
     /// Rounds with work between two publications of a core's classifier and device counters
@@ -370,6 +365,12 @@ mod running {
         promiscuous: bool,
         wake_control: WakeFn,
         idle_poll: Duration,
+        /// Descriptors per rx and per tx ring (`dataplane.dpdk_descriptors`; DPDK adjusts
+        /// them to the NIC's limits). With 1024, 256 connections each sending a 10 KB request
+        /// over veth overflowed a `net_af_xdp` port's rx ring while its lcore was busy:
+        /// dropped frames, TCP retransmission timeouts, p99 831 ms (`backends --connections
+        /// 256`); with 2048, 13 ms.
+        descriptors: u16,
         /// The lcores' ends of their doorbells.
         doorbells: Vec<UnixDatagram>,
     }
@@ -468,6 +469,7 @@ mod running {
                 promiscuous: ip.is_ipv6(),
                 wake_control,
                 idle_poll: Duration::from_micros(dp.idle_poll_us),
+                descriptors: dp.dpdk_descriptors,
                 doorbells,
             };
             let cores: Arc<[CoreShared]> = shared.into();
@@ -667,6 +669,7 @@ mod running {
             promiscuous,
             wake_control,
             idle_poll,
+            descriptors,
             doorbells,
         } = setup;
         let eal = Eal::init(&eal_args).map_err(|e| {
@@ -681,8 +684,8 @@ mod running {
         let queues = u16::try_from(cores.len()).context("too many dataplane cores")?;
         let mbufs = pool_mbufs(
             u32::from(queues),
-            u32::from(DESCRIPTORS),
-            u32::from(DESCRIPTORS),
+            u32::from(descriptors),
+            u32::from(descriptors),
             POOL_CACHE,
         );
         let pool = Mempool::new(
@@ -703,8 +706,8 @@ mod running {
         })?;
         let port_cfg = PortConfig {
             queues,
-            rx_descriptors: DESCRIPTORS,
-            tx_descriptors: DESCRIPTORS,
+            rx_descriptors: descriptors,
+            tx_descriptors: descriptors,
             promiscuous,
             rss: true,
             mtu: None,

@@ -540,6 +540,9 @@ pub struct Dataplane {
     pub address: Option<Cidr>,
     /// DPDK EAL arguments, for dpdk. Default empty.
     pub dpdk_args: Vec<String>,
+    /// Descriptors per rx and per tx ring of the dpdk port's queues (DPDK rounds them to what
+    /// the NIC takes), 64 to 16384. Default 2048.
+    pub dpdk_descriptors: u16,
     /// How the XDP program attaches, for xdp and afxdp. Default [`XdpMode::Auto`].
     pub xdp_mode: XdpMode,
     /// New TCP connections (SYNs) to the MMSC's listeners allowed per second from one source
@@ -562,6 +565,7 @@ impl Default for Dataplane {
             interface: String::new(),
             address: None,
             dpdk_args: Vec::new(),
+            dpdk_descriptors: 2048,
             xdp_mode: XdpMode::Auto,
             syn_rate_per_source: 0,
             syn_burst: 32,
@@ -935,6 +939,12 @@ impl Push {
 
 impl Dataplane {
     fn check(&self, out: &mut Findings) {
+        if !(64..=16384).contains(&self.dpdk_descriptors) {
+            out.add(
+                "dataplane.dpdk_descriptors",
+                format!("{} is not between 64 and 16384", self.dpdk_descriptors),
+            );
+        }
         for (i, core) in self.cores.iter().enumerate() {
             if self.cores.iter().take(i).any(|c| c == core) {
                 out.add(
@@ -1134,6 +1144,7 @@ fn read_dataplane(r: &mut Reader, root: &DeTable<'_>) -> Dataplane {
         syn_rate_per_source: s.get("syn_rate_per_source", d.syn_rate_per_source, uint),
         syn_burst: s.get("syn_burst", d.syn_burst, uint),
         idle_poll_us: s.get("idle_poll_us", d.idle_poll_us, uint),
+        dpdk_descriptors: s.get("dpdk_descriptors", d.dpdk_descriptors, uint),
     };
     s.finish();
     dataplane
@@ -2004,6 +2015,24 @@ syn_burst = 0
         assert_eq!(ps.len(), 2, "{ps:#?}");
         // A burst with no rate is harmless; a rate with the xdp backend is what it is for.
         assert!(parse("[dataplane]\nsyn_burst = 0\n").is_ok());
+        // dpdk ring sizes.
+        assert_eq!(Config::default().dataplane.dpdk_descriptors, 2048);
+        let c = parse("[dataplane]\ndpdk_descriptors = 4096\n").unwrap();
+        assert_eq!(c.dataplane.dpdk_descriptors, 4096);
+        for (v, message) in [
+            ("0", "0 is not between 64 and 16384"),
+            ("16385", "16385 is not between 64 and 16384"),
+            ("65536", "65536 is too large"),
+            ("-1", "must not be negative, found -1"),
+        ] {
+            let ps = problems(&format!("[dataplane]\ndpdk_descriptors = {v}\n"));
+            assert_eq!(
+                at(&ps, "dataplane.dpdk_descriptors").message,
+                message,
+                "{v}"
+            );
+            assert_eq!(ps.len(), 1, "{ps:#?}");
+        }
         assert!(
             parse(
                 "[dataplane]\nbackend = \"xdp\"\ninterface = \"eth0\"\nsyn_rate_per_source = 1\n"
