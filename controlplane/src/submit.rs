@@ -298,8 +298,9 @@ impl CoreSubmitter {
 }
 
 fn conf(tid: &[u8], version: Version, status: ResponseStatus, mid: Option<&[u8]>) -> Response {
-    match build::send_conf(Some(tid), version, status, mid).encode() {
-        Ok(b) => Response::mms(b),
+    let mut b = Vec::with_capacity(16 + tid.len() + mid.map_or(0, <[u8]>::len));
+    match build::send_conf_into(&mut b, Some(tid), version, status, mid) {
+        Ok(()) => Response::mms(b),
         Err(_) => Response::text(500, "cannot encode m-send-conf"),
     }
 }

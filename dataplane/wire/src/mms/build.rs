@@ -8,6 +8,7 @@ use crate::mms::enums::{
 };
 use crate::mms::header::{EncodedString, TimeValue, Value, field};
 use crate::mms::pdu::Pdu;
+use crate::{EncodeError, writer};
 
 fn text(t: &[u8]) -> Value<'static> {
     Value::Text(Cow::Owned(t.to_vec()))
@@ -40,6 +41,34 @@ pub fn send_conf(
         p.push(field::MESSAGE_ID, text(m));
     }
     p
+}
+
+/// m-send-conf written straight into `out`: the octets of `send_conf(..).encode()` without
+/// building the PDU (it answers every submit). Fails, writing part of it, where that fails: a
+/// transaction or message id with a NUL.
+pub fn send_conf_into(
+    out: &mut Vec<u8>,
+    tid: Option<&[u8]>,
+    version: Version,
+    status: ResponseStatus,
+    message_id: Option<&[u8]>,
+) -> Result<(), EncodeError> {
+    out.extend_from_slice(&[field::MESSAGE_TYPE, MessageType::SEND_CONF.0]);
+    if let Some(t) = tid {
+        out.push(field::TRANSACTION_ID);
+        writer::text_string(out, t, "X-Mms-Transaction-ID")?;
+    }
+    out.extend_from_slice(&[
+        field::MMS_VERSION,
+        0x80 | version.0,
+        field::RESPONSE_STATUS,
+        status.0,
+    ]);
+    if let Some(m) = message_id {
+        out.push(field::MESSAGE_ID);
+        writer::text_string(out, m, "Message-ID")?;
+    }
+    Ok(())
 }
 
 /// m-forward-conf: the answer to an m-forward-req.
@@ -174,6 +203,41 @@ pub fn read_orig_ind(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn send_conf_into_writes_what_the_pdu_encodes() {
+        let tids: [Option<&[u8]>; 4] = [None, Some(b"T-1"), Some(b""), Some(b"\x80tid")];
+        let mids: [Option<&[u8]>; 3] = [None, Some(b"0123abc@mmsc.local"), Some(b"\x7fm")];
+        for tid in tids {
+            for mid in mids {
+                for (version, status) in [
+                    (Version::V1_0, ResponseStatus::OK),
+                    (Version::V1_2, ResponseStatus(0xE2)),
+                ] {
+                    let mut out = vec![9];
+                    send_conf_into(&mut out, tid, version, status, mid).unwrap();
+                    let pdu = send_conf(tid, version, status, mid).encode().unwrap();
+                    assert_eq!(out.get(1..), Some(pdu.as_slice()), "{tid:?} {mid:?}");
+                }
+            }
+        }
+        let mut out = Vec::new();
+        assert!(
+            send_conf_into(
+                &mut out,
+                Some(b"a\0b"),
+                Version::V1_2,
+                ResponseStatus::OK,
+                None
+            )
+            .is_err()
+        );
+        assert!(
+            send_conf(Some(b"a\0b"), Version::V1_2, ResponseStatus::OK, None)
+                .encode()
+                .is_err()
+        );
+    }
     use crate::Limits;
 
     #[test]
