@@ -620,8 +620,15 @@ impl Mmsc {
 impl Drop for Mmsc {
     fn drop(&mut self) {
         if std::thread::panicking() {
+            // Whether it was still running tells a refused connection from a dead server.
+            let state = match self.child.as_mut().map(Child::try_wait) {
+                Some(Ok(None)) => "still running".to_owned(),
+                Some(Ok(Some(status))) => format!("exited: {status}"),
+                Some(Err(e)) => format!("state unknown: {e}"),
+                None => "not running".to_owned(),
+            };
             eprintln!(
-                "mmsc in {} (config {}); its log:\n{}",
+                "mmsc in {} (config {}), {state}; its log:\n{}",
                 self.dir.path().display(),
                 self.config_path.display(),
                 self.log()
