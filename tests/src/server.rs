@@ -367,14 +367,17 @@ impl Mmsc {
         self.child = Some(child);
         let deadline = Instant::now() + START_TIMEOUT;
         loop {
-            let ready = if self.netns.is_some() {
-                // Not reachable from here: its start-up line says it serves.
-                self.log()
-                    .get(log_before..)
-                    .is_some_and(|l| l.lines().any(|l| l.starts_with("mmsc: serving MM1 ")))
-            } else {
-                TcpStream::connect_timeout(&self.addr, Duration::from_millis(500)).is_ok()
-            };
+            // Its start-up line comes once everything listens: MM1 accepts a little earlier,
+            // while the admin API may still be starting (a test that asked for its status
+            // right after a first MM1 connect was refused now and then). In a namespace MM1
+            // is not reachable from here: the line alone says it serves.
+            let started = self
+                .log()
+                .get(log_before..)
+                .is_some_and(|l| l.lines().any(|l| l.starts_with("mmsc: serving MM1 ")));
+            let ready = started
+                && (self.netns.is_some()
+                    || TcpStream::connect_timeout(&self.addr, Duration::from_millis(500)).is_ok());
             if ready {
                 return Ok(());
             }
