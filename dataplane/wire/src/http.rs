@@ -754,7 +754,7 @@ pub fn write_head(
     // Written piece by piece: this is on every answer, and `write!` costs several times
     // more than the copies.
     out.extend_from_slice(b"HTTP/1.1 ");
-    push_decimal(out, u64::from(status));
+    out.extend_from_slice(itoa::Buffer::new().format(status).as_bytes());
     out.push(b' ');
     out.extend_from_slice(reason(status).as_bytes());
     out.extend_from_slice(b"\r\n");
@@ -765,27 +765,12 @@ pub fn write_head(
         out.extend_from_slice(b"\r\n");
     }
     out.extend_from_slice(b"Content-Length: ");
-    push_decimal(out, u64::try_from(body_len).unwrap_or(u64::MAX));
+    out.extend_from_slice(itoa::Buffer::new().format(body_len).as_bytes());
     out.extend_from_slice(b"\r\n");
     if !keep_alive {
         out.extend_from_slice(b"Connection: close\r\n");
     }
     out.extend_from_slice(b"\r\n");
-}
-
-/// Appends `n` in decimal.
-fn push_decimal(out: &mut Vec<u8>, mut n: u64) {
-    let start = out.len();
-    loop {
-        out.push(b'0' + (n % 10) as u8);
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    if let Some(digits) = out.get_mut(start..) {
-        digits.reverse();
-    }
 }
 
 #[cfg(test)]

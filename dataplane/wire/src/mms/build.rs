@@ -203,6 +203,7 @@ pub fn read_orig_ind(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::Limits;
 
     #[test]
     fn send_conf_into_writes_what_the_pdu_encodes() {
@@ -238,7 +239,6 @@ mod tests {
                 .is_err()
         );
     }
-    use crate::Limits;
 
     #[test]
     fn builders_round_trip() {
