@@ -13,12 +13,6 @@
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
-
-/// The service's tables: their keys are what this MMSC made itself (message ids it assigned,
-/// tokens, job and segment numbers), so they hash with foldhash (seeded per process) rather
-/// than SipHash, which was about a twentieth of all the instructions of a submit.
-type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
-type HashSet<K> = std::collections::HashSet<K, foldhash::fast::RandomState>;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
@@ -36,6 +30,7 @@ use mmsc_wire::{Limits, wsp::Body};
 use crate::pusher::{PushKey, PushRequest, PushResult};
 use crate::records::{self, Id, MessageRecord, OutboxRecord, RecipientState, StateRecord};
 use crate::submit::{FastPath, IdSource, Notice, NoticeReader, Summary, is_core_token, split_plan};
+use crate::{HashMap, HashSet};
 
 /// A retrieval waiting for its message to be read into memory.
 #[derive(Clone, Debug)]
@@ -271,23 +266,15 @@ impl std::fmt::Debug for Service {
 
 /// Appends `{id}-{idx}`: a recipient's token (its Content-Location's last segment and its
 /// notification's Transaction-ID), without the formatting machinery.
-fn push_token(out: &mut String, id: &str, idx: impl Into<u64>) {
+fn push_token(out: &mut String, id: &str, idx: u16) {
     out.push_str(id);
     out.push('-');
-    let mut digits = [0u8; 20];
-    let mut n: u64 = idx.into();
-    let mut at = digits.len();
-    loop {
-        at -= 1;
-        digits[at] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    for &d in &digits[at..] {
-        out.push(char::from(d));
-    }
+    out.push_str(itoa::Buffer::new().format(idx));
+}
+
+/// The Message-ID of message `id` of this MMSC (`{id}@{domain}`).
+fn message_id(id: &str, domain: &str) -> String {
+    [id, "@", domain].concat()
 }
 
 fn plmn(msisdn: &str) -> String {
@@ -569,7 +556,7 @@ impl Service {
     }
 
     fn message_id(&self, id: &str) -> String {
-        [id, "@", &self.settings.domain].concat()
+        message_id(id, &self.settings.domain)
     }
 
     fn is_local(&self, msisdn: &str) -> bool {
@@ -1091,7 +1078,7 @@ impl Service {
             .get(idx)
             .map(|r| r.address.clone())
             .unwrap_or_default();
-        let mid = [id, "@", &self.settings.domain].concat();
+        let mid = message_id(id, &self.settings.domain);
         let expiry_at = m.rec.expiry_at;
         let rec = StateRecord {
             id: id.to_string(),
@@ -1375,11 +1362,11 @@ impl Service {
             }
         };
         let from = plmn(&m.rec.sender);
-        let mut token = String::with_capacity(id.len() + 6);
-        push_token(&mut token, id, idx);
         let location = self.content_location(id, idx);
+        // The recipient's token ends the Content-Location, and is the Transaction-ID too.
+        let token_at = self.settings.content_location_base.len() + 1;
         let n = Notification {
-            tid: token.as_bytes(),
+            tid: location.as_bytes().get(token_at..).unwrap_or_default(),
             version: Version::V1_2,
             from: (!m.rec.hide_sender).then_some(from.as_str()),
             subject: summary.subject.clone(),

@@ -22,7 +22,6 @@ use mmsc_dataplane::bufpool::BufPool;
 use mmsc_dataplane::ring::{ConnId, Reply, Response};
 use mmsc_dataplane::submit::{SubmitPlan, SubmitRules, Submitter};
 use mmsc_store::{Payload, Recycle, Route, RouteSink, Store, StoreError};
-use mmsc_wire::mms::build;
 use mmsc_wire::mms::{ResponseStatus, Version};
 
 use crate::records::{self, Id, MessageRecord};
@@ -183,8 +182,7 @@ pub struct CoreSubmitter {
     /// Rung after a notice when the control plane sleeps long (it polls otherwise).
     doorbell: Arc<crate::Doorbell>,
     durable: rtrb::Consumer<(u64, bool)>,
-    /// By store token (made here): foldhash, not SipHash.
-    waiting: std::collections::HashMap<u64, Waiting, foldhash::fast::RandomState>,
+    waiting: crate::HashMap<u64, Waiting>,
     next_token: u64,
     capacity: usize,
     /// Where request buffers go once written: the core's pool.
@@ -274,7 +272,7 @@ impl CoreSubmitter {
                 notices: notice_tx,
                 doorbell,
                 durable: done_rx,
-                waiting: std::collections::HashMap::with_capacity_and_hasher(
+                waiting: crate::HashMap::with_capacity_and_hasher(
                     capacity.min(4096),
                     foldhash::fast::RandomState::default(),
                 ),
@@ -298,11 +296,7 @@ impl CoreSubmitter {
 }
 
 fn conf(tid: &[u8], version: Version, status: ResponseStatus, mid: Option<&[u8]>) -> Response {
-    let mut b = Vec::with_capacity(16 + tid.len() + mid.map_or(0, <[u8]>::len));
-    match build::send_conf_into(&mut b, Some(tid), version, status, mid) {
-        Ok(()) => Response::mms(b),
-        Err(_) => Response::text(500, "cannot encode m-send-conf"),
-    }
+    mmsc_dataplane::mm1::send_conf_response(Some(tid), version, status, mid)
 }
 
 fn overloaded() -> Response {

@@ -82,11 +82,23 @@ pub fn reply_version(v: Version) -> Version {
     v.min(Version::V1_3)
 }
 
-fn mms_conf(tid: Option<&[u8]>, version: Version, status: ResponseStatus) -> Response {
-    match build::send_conf(tid, version, status, None).encode() {
-        Ok(b) => Response::mms(b),
+/// An m-send-conf as the answer to a submit (the cores' and their submitters').
+pub fn send_conf_response(
+    tid: Option<&[u8]>,
+    version: Version,
+    status: ResponseStatus,
+    message_id: Option<&[u8]>,
+) -> Response {
+    let mut b =
+        Vec::with_capacity(16 + tid.map_or(0, <[u8]>::len) + message_id.map_or(0, <[u8]>::len));
+    match build::send_conf_into(&mut b, tid, version, status, message_id) {
+        Ok(()) => Response::mms(b),
         Err(_) => Response::text(500, "cannot encode m-send-conf"),
     }
+}
+
+fn mms_conf(tid: Option<&[u8]>, version: Version, status: ResponseStatus) -> Response {
+    send_conf_response(tid, version, status, None)
 }
 
 /// An m-retrieve-conf carrying an error (answers to retrievals are always MMS PDUs).
