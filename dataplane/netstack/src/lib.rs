@@ -35,6 +35,7 @@ pub mod mem;
 mod neigh;
 mod run;
 mod stack;
+mod table;
 mod tap;
 
 pub use config::{

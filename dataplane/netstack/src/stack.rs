@@ -13,16 +13,15 @@ use mmsc_dataplane::mm1::{Action, Mm1Front};
 use mmsc_dataplane::ring::{Chunk, ConnId, Job, Reply, Response};
 use mmsc_dataplane::submit::hand_over;
 use mmsc_wire::http::{self, Event, HttpLimits, ServerConn};
-use smoltcp::iface::{
-    Config, Interface, PollIngressSingleResult, PollResult, SocketHandle, SocketSet,
-};
-use smoltcp::phy::{Device, DeviceCapabilities, Medium};
-use smoltcp::socket::{AnySocket, tcp};
+use smoltcp::iface::{Config, Interface, SocketHandle};
+use smoltcp::phy::{Device, DeviceCapabilities, Medium, RxToken};
+use smoltcp::socket::tcp;
 use smoltcp::time::{Duration, Instant};
 use smoltcp::wire::{EthernetAddress, HardwareAddress, IpAddress};
 
 use crate::config::{StackConfig, StackError};
 use crate::neigh;
+use crate::table::{OneFrame, Route, SockId, Table};
 use crate::tap::{Counts, Tap};
 
 /// Called after each batch of jobs is pushed, to wake the control plane.
@@ -32,8 +31,6 @@ pub type WakeFn = Arc<dyn Fn() + Send + Sync>;
 pub const INGRESS_BUDGET: usize = 256;
 /// Period of the timeout sweep, milliseconds.
 pub const SWEEP_MS: u64 = 100;
-/// Most egress passes in one round (each sends at most one segment per socket).
-const EGRESS_PASSES: usize = 1024;
 /// A gleaned neighbour is told to smoltcp again after this long (its cache keeps an entry
 /// 60 s).
 const GLEAN_REFRESH_MS: u64 = 20_000;
@@ -108,7 +105,7 @@ struct Cx<'a> {
 }
 
 struct Conn {
-    handle: SocketHandle,
+    sock: SockId,
     peer: IpAddr,
     http: ServerConn,
     generation: u32,
@@ -308,7 +305,7 @@ fn response_head(r: &Response, keep_alive: bool) -> Vec<u8> {
 
 /// A socket whose connection is over, until smoltcp is done with it.
 struct Linger {
-    handle: SocketHandle,
+    sock: SockId,
     since: u64,
     aborted: bool,
 }
@@ -330,12 +327,15 @@ fn recyclable(sock: &tcp::Socket<'_>) -> bool {
 /// 1. **ingress**: up to [`INGRESS_BUDGET`] frames from the device through smoltcp (ARP, NDP,
 ///    ICMP echo and TCP are handled there; SYNs to another port, or beyond the pool, get RST;
 ///    the listening pool is topped up whenever the frames since the last top-up could have
-///    used it all);
+///    used it all). Each segment is given to its connection's socket alone, found by its
+///    4-tuple, or to the listening pool (one set for the pool, one per connection): its cost
+///    does not grow with the connections open;
 /// 2. **replies** from the control plane, each queued on its connection (a reply whose
 ///    connection has closed since, its generation differing, is dropped);
 /// 3. **listeners**: sockets that got a connection leave the listening pool and become
 ///    connections; the pool is refilled up to the backlog;
-/// 4. **connections**: received octets move from each socket into its HTTP engine (at most
+/// 4. **connections** whose socket the round touched (a segment, a reply, a timer):
+///    received octets move from each socket into its HTTP engine (at most
 ///    one request beyond the one in flight is buffered: the rest waits in the socket, whose
 ///    window then closes), complete requests go through the MM1 front, answers and replies are
 ///    written into the socket as far as its transmit buffer takes them (the rest on later
@@ -343,10 +343,11 @@ fn recyclable(sock: &tcp::Socket<'_>) -> bool {
 /// 5. **jobs**: the round's jobs go to the control plane in one batch, with one wake-up; those
 ///    the ring has no room for are answered 503 at once;
 /// 6. **timeouts** (every [`SWEEP_MS`]), closed sockets recycled;
-/// 7. **egress**: everything smoltcp has to send.
+/// 7. **egress**: what the touched sockets have to send; their timers are re-armed.
 ///
-/// Nothing in a round blocks; its cost is bounded by the ingress budget, the number of
-/// sockets and the octets the socket buffers take.
+/// Nothing in a round blocks; its cost is bounded by the ingress budget, the sockets it
+/// touched and the octets the socket buffers take (every [`SWEEP_MS`], a pass over all
+/// connections for their timeouts).
 pub struct Stack {
     core: u16,
     port: u16,
@@ -365,11 +366,14 @@ pub struct Stack {
     /// Gleaned neighbours: MAC and when smoltcp was last told (ms).
     neighbors: HashMap<IpAddress, (EthernetAddress, u64)>,
     iface: Interface,
-    sockets: SocketSet<'static>,
-    /// Sockets in LISTEN or SYN-RECEIVED.
+    /// Every TCP socket: the listening pool, and each connection's socket alone in a set.
+    table: Table,
+    /// The listening pool's sockets (in LISTEN).
     listeners: Vec<SocketHandle>,
+    /// Sockets that took a SYN, until the handshake ends.
+    handshaking: Vec<SockId>,
     /// Closed sockets kept for reuse (their buffers allocated).
-    spare: Vec<SocketHandle>,
+    spare: Vec<tcp::Socket<'static>>,
     /// Sockets whose connection is over, until smoltcp is done with them.
     lingering: Vec<Linger>,
     conns: Vec<Option<Conn>>,
@@ -386,10 +390,8 @@ pub struct Stack {
     /// Frames that may still arrive before the listening pool could be used up (each takes
     /// at most one listening socket): the pool is tended and topped up when it reaches 0.
     frames_to_topup: usize,
-    /// When smoltcp has something to do next without a frame (a retransmission, a delayed
-    /// ACK, a timeout), as last computed: `Some(None)` when nothing, `None` when not known
-    /// (a round that did work may have changed it).
-    due: Option<Option<Instant>>,
+    /// The connection slots to serve in a round (kept for its capacity).
+    ready: Vec<u32>,
 }
 
 impl std::fmt::Debug for Stack {
@@ -463,8 +465,9 @@ impl Stack {
             caps,
             neighbors: HashMap::new(),
             iface,
-            sockets: SocketSet::new(Vec::new()),
+            table: Table::new(),
             listeners: Vec::new(),
+            handshaking: Vec::new(),
             spare: Vec::new(),
             lingering: Vec::new(),
             conns: Vec::new(),
@@ -478,7 +481,7 @@ impl Stack {
             stats,
             next_sweep: millis(now) + SWEEP_MS,
             frames_to_topup: 0,
-            due: None,
+            ready: Vec::new(),
         };
         stack.top_up();
         Ok(stack)
@@ -498,7 +501,7 @@ impl Stack {
     pub fn listening(&self) -> usize {
         self.listeners
             .iter()
-            .filter(|&&h| self.sockets.get::<tcp::Socket<'_>>(h).is_listening())
+            .filter(|&&h| self.table.listen.get::<tcp::Socket<'_>>(h).is_listening())
             .count()
     }
 
@@ -552,14 +555,29 @@ impl Stack {
                     self.tend_listeners(now_ms);
                     self.top_up();
                 }
-                let more = self
-                    .iface
-                    .poll_ingress_single(now, &mut tap, &mut self.sockets)
-                    != PollIngressSingleResult::None;
-                if !more {
+                let Some((rx, tx)) = tap.receive(now) else {
                     break;
-                }
+                };
+                // The frame's set is chosen before smoltcp sees it: its connection's socket
+                // alone, or the listening pool.
+                let (table, iface, caps) = (&mut self.table, &mut self.iface, &self.caps);
+                let route = rx.consume(|frame| {
+                    let route = table.route(frame);
+                    let mut one = OneFrame {
+                        frame: Some(frame),
+                        tx: Some(tx),
+                        caps,
+                    };
+                    iface.poll_ingress_single(now, &mut one, table.set_for(route));
+                    route
+                });
                 self.frames_to_topup = self.frames_to_topup.saturating_sub(1);
+                match route {
+                    Route::Conn(id) => self.table.touch(id),
+                    Route::Listen { syn: true } => self.adopt(),
+                    Route::Neighbor => self.table.touch_all(),
+                    Route::Listen { syn: false } | Route::Other => {}
+                }
                 // Before the answers are sent: where the frame's sender is.
                 if !counts.gleaned.borrow().is_empty() {
                     let gleaned = counts.gleaned.take();
@@ -571,14 +589,24 @@ impl Stack {
         }
         self.filter = filter;
         work |= self.drain_replies(now_ms);
-        if !work && counts.rx.get() == 0 && now_ms < self.next_sweep && !self.is_due(now) {
+        if !work
+            && counts.rx.get() == 0
+            && now_ms < self.next_sweep
+            && !self.is_due(now)
+            && !self.table.has_touched()
+        {
             return false;
         }
-        self.due = None;
+        self.table.fire_timers(now);
         self.tend_listeners(now_ms);
-        for slot in 0..self.conns.len() {
-            work |= self.service(slot, now_ms);
+        // Only the connections whose socket was touched (a segment, a reply, a timer) have
+        // anything to do.
+        let mut ready = std::mem::take(&mut self.ready);
+        self.table.touched_conns(&mut ready);
+        for &slot in &ready {
+            work |= self.service(slot as usize, now_ms);
         }
+        self.ready = ready;
         work |= self.push_jobs(now_ms);
         if now_ms >= self.next_sweep {
             self.next_sweep = now_ms + SWEEP_MS;
@@ -594,11 +622,7 @@ impl Stack {
                 now_ns,
                 glean: false,
             };
-            for _ in 0..EGRESS_PASSES {
-                if self.iface.poll_egress(now, &mut tap, &mut self.sockets) == PollResult::None {
-                    break;
-                }
-            }
+            self.table.egress(&mut self.iface, &mut tap, now);
         }
         let (rx, tx, filtered) = (counts.rx.get(), counts.tx.get(), counts.filtered.get());
         if rx > 0 {
@@ -615,32 +639,38 @@ impl Stack {
         work || rx > 0 || tx > 0
     }
 
-    /// Whether smoltcp has something to do at `now` without a frame (computed once after each
-    /// round that did work, a pass over the sockets).
-    fn is_due(&mut self, now: Instant) -> bool {
-        self.due_at(now).is_some_and(|at| at <= now)
-    }
-
-    /// When smoltcp has something to do next without a frame (cached in `due`).
-    fn due_at(&mut self, now: Instant) -> Option<Instant> {
-        match self.due {
-            Some(at) => at,
-            None => {
-                let at = self.iface.poll_at(now, &self.sockets);
-                self.due = Some(at);
-                at
+    /// The listener that took the SYN just received (if one did) leaves the pool for a set of
+    /// its own, until its handshake ends.
+    fn adopt(&mut self) {
+        let taken = self
+            .listeners
+            .iter()
+            .position(|&h| !self.table.listen.get::<tcp::Socket<'_>>(h).is_listening());
+        if let Some(i) = taken {
+            let h = self.listeners.swap_remove(i);
+            if let Some(id) = self.table.adopt(h) {
+                self.handshaking.push(id);
             }
         }
+    }
+
+    /// Whether a socket's timer is due at `now`.
+    fn is_due(&self, now: Instant) -> bool {
+        self.table.next_timer().is_some_and(|at| at <= now)
     }
 
     /// How long the caller may wait before the next [`Stack::poll`] if no frame arrives and
     /// no reply comes: smoltcp's next timer (retransmission, delayed ACK, ...) or the next
     /// timeout sweep. `None`: nothing is due, ever.
     pub fn poll_delay(&mut self, now: Instant) -> Option<Duration> {
+        if self.table.has_touched() {
+            return Some(Duration::ZERO);
+        }
         let smol = self
-            .due_at(now)
+            .table
+            .next_timer()
             .map(|at| if now < at { at - now } else { Duration::ZERO });
-        if self.open == 0 && self.lingering.is_empty() {
+        if self.open == 0 && self.lingering.is_empty() && self.handshaking.is_empty() {
             return smol;
         }
         let sweep = Duration::from_millis(self.next_sweep.saturating_sub(millis(now)));
@@ -650,11 +680,8 @@ impl Stack {
     /// Reset every connection and send what smoltcp has to send (the RSTs): for a core that
     /// stops.
     pub fn shutdown<D: Device>(&mut self, device: &mut D, now: Instant) {
-        for (_, s) in self.sockets.iter_mut() {
-            if let Some(t) = tcp::Socket::downcast_mut(s) {
-                t.abort();
-            }
-        }
+        self.table.for_each_mut(|t| t.abort());
+        self.table.touch_all();
         let counts = Counts::default();
         let mut tap = Tap {
             inner: device,
@@ -663,11 +690,7 @@ impl Stack {
             now_ns: 0,
             glean: false,
         };
-        for _ in 0..EGRESS_PASSES {
-            if self.iface.poll_egress(now, &mut tap, &mut self.sockets) == PollResult::None {
-                break;
-            }
-        }
+        self.table.egress(&mut self.iface, &mut tap, now);
         self.stats
             .frames_out
             .fetch_add(counts.tx.get(), Ordering::Relaxed);
@@ -693,9 +716,15 @@ impl Stack {
         let Some(frame) = neigh::announcement(ip, mac, ours, self.mac) else {
             return false;
         };
-        let learnt = neigh::inject(&mut self.iface, &mut self.sockets, &self.caps, &frame, now);
+        let learnt = neigh::inject(
+            &mut self.iface,
+            &mut self.table.listen,
+            &self.caps,
+            &frame,
+            now,
+        );
         // What waited for this neighbour may go now.
-        self.due = None;
+        self.table.touch_all();
         if learnt {
             self.stats.neighbors_learnt.fetch_add(1, Ordering::Relaxed);
         }
@@ -732,7 +761,7 @@ impl Stack {
     }
 
     fn in_use(&self) -> usize {
-        self.listeners.len() + self.open + self.lingering.len()
+        self.listeners.len() + self.handshaking.len() + self.open + self.lingering.len()
     }
 
     fn new_socket(&self) -> tcp::Socket<'static> {
@@ -763,28 +792,19 @@ impl Stack {
             if self.in_use() >= self.max_sockets {
                 break;
             }
-            let h = match self.spare.pop() {
-                Some(h) => h,
-                None => {
-                    let s = self.new_socket();
-                    self.sockets.add(s)
-                }
+            let mut sock = match self.spare.pop() {
+                Some(s) => s,
+                None => self.new_socket(),
             };
-            let sock = self.sockets.get_mut::<tcp::Socket<'_>>(h);
             sock.set_timeout(Some(self.handshake_timeout));
+            // Cannot fail (closed sockets listen, the port is not 0); if it did, the socket
+            // is dropped.
             if sock.listen(self.port).is_ok() {
-                self.listeners.push(h);
+                self.listeners.push(self.table.listen.add(sock));
                 listening += 1;
-            } else {
-                // Cannot happen (closed sockets listen, the port is not 0); do not leak it.
-                self.sockets.remove(h);
             }
         }
-        while self.spare.len() > self.backlog {
-            if let Some(h) = self.spare.pop() {
-                self.sockets.remove(h);
-            }
-        }
+        self.spare.truncate(self.backlog);
         listening
     }
 
@@ -792,29 +812,37 @@ impl Stack {
     /// recycled.
     fn tend_listeners(&mut self, now: u64) {
         let mut i = 0;
-        while let Some(&h) = self.listeners.get(i) {
-            let sock = self.sockets.get_mut::<tcp::Socket<'_>>(h);
+        while let Some(&id) = self.handshaking.get(i) {
+            let sock = self.table.sock(id);
             match sock.state() {
-                tcp::State::Listen | tcp::State::SynReceived => i += 1,
+                tcp::State::SynReceived => i += 1,
+                tcp::State::Listen => {
+                    // Reset by the peer during the handshake: the socket is free again.
+                    self.handshaking.swap_remove(i);
+                    if let Some(mut sock) = self.table.take(id) {
+                        sock.close();
+                        self.spare.push(sock);
+                    }
+                }
                 tcp::State::Closed | tcp::State::TimeWait => {
                     // The handshake timed out (an RST may still have to go).
-                    self.listeners.swap_remove(i);
+                    self.handshaking.swap_remove(i);
                     self.lingering.push(Linger {
-                        handle: h,
+                        sock: id,
                         since: now,
                         aborted: true,
                     });
                 }
                 _ => {
-                    self.listeners.swap_remove(i);
-                    self.promote(h, now);
+                    self.handshaking.swap_remove(i);
+                    self.promote(id, now);
                 }
             }
         }
     }
 
-    fn promote(&mut self, handle: SocketHandle, now: u64) {
-        let sock = self.sockets.get_mut::<tcp::Socket<'_>>(handle);
+    fn promote(&mut self, id: SockId, now: u64) {
+        let sock = self.table.sock(id);
         // smoltcp's timeout counts from the peer's last segment, even on an idle connection:
         // the HTTP engine's timeouts take over.
         sock.set_timeout(None);
@@ -824,7 +852,7 @@ impl Stack {
         self.stats.mm1.accepted.fetch_add(1, Ordering::Relaxed);
         self.next_generation = self.next_generation.wrapping_add(1);
         let conn = Conn {
-            handle,
+            sock: id,
             peer,
             http: ServerConn::new(self.http.clone(), now),
             generation: self.next_generation,
@@ -836,14 +864,21 @@ impl Stack {
             closing: false,
             out_since: None,
         };
-        match self.free.pop() {
+        let slot = match self.free.pop() {
             Some(slot) => {
                 if let Some(c) = self.conns.get_mut(slot) {
                     *c = Some(conn);
                 }
+                slot
             }
-            None => self.conns.push(Some(conn)),
-        }
+            None => {
+                self.conns.push(Some(conn));
+                self.conns.len() - 1
+            }
+        };
+        self.table.set_conn(id, Some(slot as u32));
+        // Served in this round: data may have come with the handshake's last ACK.
+        self.table.touch(id);
         self.open += 1;
     }
 
@@ -852,7 +887,9 @@ impl Stack {
         let Some(Some(c)) = self.conns.get_mut(slot) else {
             return false;
         };
-        let sock = self.sockets.get_mut::<tcp::Socket<'_>>(c.handle);
+        // Whatever it does, the socket may have something to send.
+        self.table.touch(c.sock);
+        let sock = self.table.sock(c.sock);
         let mut cx = Cx {
             now,
             core: self.core,
@@ -888,8 +925,9 @@ impl Stack {
         if let Some(entry) = self.conns.get_mut(slot)
             && let Some(c) = entry.take()
         {
+            self.table.set_conn(c.sock, None);
             self.lingering.push(Linger {
-                handle: c.handle,
+                sock: c.sock,
                 since: now,
                 aborted,
             });
@@ -903,21 +941,27 @@ impl Stack {
         let limit = self.http.request_timeout_ms;
         let mut i = 0;
         while let Some(l) = self.lingering.get_mut(i) {
-            let sock = self.sockets.get_mut::<tcp::Socket<'_>>(l.handle);
+            let sock = self.table.sock(l.sock);
             let late = now.saturating_sub(l.since) >= limit;
             if recyclable(sock) || (late && l.aborted) {
-                // Forget any tuple left (an RST that could not be sent): listen, then close.
-                if sock.state() == tcp::State::Closed && sock.local_endpoint().is_some() {
-                    let _ = sock.listen(self.port);
-                    sock.close();
-                }
-                let h = l.handle;
+                let id = l.sock;
                 self.lingering.swap_remove(i);
-                self.spare.push(h);
+                if let Some(mut sock) = self.table.take(id) {
+                    // Forget any tuple left (an RST that could not be sent): listen, then
+                    // close.
+                    if sock.state() != tcp::State::Closed || sock.local_endpoint().is_some() {
+                        sock.abort();
+                        let _ = sock.listen(self.port);
+                        sock.close();
+                    }
+                    self.spare.push(sock);
+                }
                 continue;
             }
             if late {
                 // The peer does not acknowledge our FIN: reset, and give the RST a round.
+                self.table.touch(l.sock);
+                let sock = self.table.sock(l.sock);
                 sock.abort();
                 self.stats.aborted.fetch_add(1, Ordering::Relaxed);
                 l.aborted = true;
@@ -970,6 +1014,7 @@ impl Stack {
             {
                 c.awaiting = false;
                 c.queue_response(reply.response, now);
+                self.table.touch(c.sock);
             }
             // The connection is gone; its reply is dropped.
             _ => {}
@@ -1046,8 +1091,9 @@ impl Stack {
                 .is_some_and(|t| now.saturating_sub(t) > write_timeout)
             {
                 // The client does not read its response.
-                let h = c.handle;
-                self.sockets.get_mut::<tcp::Socket<'_>>(h).abort();
+                let id = c.sock;
+                self.table.touch(id);
+                self.table.sock(id).abort();
                 self.stats.aborted.fetch_add(1, Ordering::Relaxed);
                 self.release(slot, now, true);
                 continue;
@@ -1058,8 +1104,9 @@ impl Stack {
             match c.http.check_timeout(now) {
                 Ok(false) => {}
                 Ok(true) => {
-                    let h = c.handle;
-                    self.sockets.get_mut::<tcp::Socket<'_>>(h).close();
+                    let id = c.sock;
+                    self.table.touch(id);
+                    self.table.sock(id).close();
                     self.release(slot, now, false);
                 }
                 Err(e) => {

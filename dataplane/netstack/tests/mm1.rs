@@ -982,11 +982,16 @@ fn echo_request(ident: u16, seq_no: u16, data: &[u8]) -> Vec<u8> {
 
 /// A TCP SYN from the client's address and `src_port` to the MM1 port.
 fn syn(src_port: u16) -> Vec<u8> {
+    segment(src_port, TcpControl::Syn, 1000)
+}
+
+/// A segment without ACK from the client's `src_port` to the MM1 port.
+fn segment(src_port: u16, control: TcpControl, seq: i32) -> Vec<u8> {
     let tcp = TcpRepr {
         src_port,
         dst_port: PORT,
-        control: TcpControl::Syn,
-        seq_number: TcpSeqNumber(1000),
+        control,
+        seq_number: TcpSeqNumber(seq),
         ack_number: None,
         window_len: 1024,
         window_scale: None,
@@ -1263,6 +1268,83 @@ fn half_open_connections_are_bounded_and_time_out() {
     assert_eq!(stack.listening(), 1);
     assert_eq!(stack.open_connections(), 0);
     assert_eq!(stack.sockets_allocated(), 2, "one listening, one spare");
+}
+
+#[test]
+fn a_retransmitted_syn_is_answered_by_its_own_socket() {
+    let mut cfg = config();
+    cfg.listen_backlog = 4;
+    let (mut stack, mut port, _stats) = lone_stack(cfg);
+    port.rx.push_back(arp_request(SERVER_IP));
+    port.rx.push_back(syn(50002));
+    port.rx.push_back(syn(50001));
+    stack.poll(&mut port, Instant::from_millis(1));
+    let first: Vec<Vec<u8>> = port.tx.drain(..).collect();
+    assert_eq!(tcp_flags(&first, 50001), vec![(true, true, false)]);
+    // The first client gives up (RST): its socket listens again.
+    port.rx.push_back(segment(50002, TcpControl::Rst, 1001));
+    stack.poll(&mut port, Instant::from_millis(2));
+    assert_eq!(stack.listening(), 4, "the pool keeps its size");
+    // The second did not get its SYN-ACK and sends its SYN again: the socket in
+    // SYN-RECEIVED answers it, not one listening (which would make a second half-open
+    // connection).
+    port.rx.push_back(syn(50001));
+    stack.poll(&mut port, Instant::from_millis(3));
+    let again: Vec<Vec<u8>> = port.tx.drain(..).collect();
+    let seq = |frames: &[Vec<u8>]| -> Vec<u32> {
+        frames
+            .iter()
+            .filter_map(|f| {
+                let e = EthernetFrame::new_checked(&f[..]).ok()?;
+                let ip = Ipv4Packet::new_checked(e.payload()).ok()?;
+                let t = TcpPacket::new_checked(ip.payload()).ok()?;
+                (t.dst_port() == 50001 && t.syn()).then(|| t.seq_number().0 as u32)
+            })
+            .collect()
+    };
+    let (s1, s2) = (seq(&first), seq(&again));
+    assert_eq!(s1.len(), 1);
+    assert!(
+        s2.iter().all(|s| *s == s1[0]),
+        "the same connection answers: {s1:?} then {s2:?}"
+    );
+    assert_eq!(stack.listening(), 4);
+    assert_eq!(
+        stack.sockets_allocated(),
+        6,
+        "four listening, one half-open, one spare"
+    );
+}
+
+#[test]
+fn five_hundred_connections_are_served_at_once() {
+    let mut cfg = config();
+    cfg.listen_backlog = 64;
+    cfg.max_connections = 600;
+    cfg.rx_buffer_bytes = 4096;
+    cfg.tx_buffer_bytes = 4096;
+    // A ring with room for every request (a full one answers 503).
+    let mut net = Net::with_ring(cfg, 1024);
+    let n = 500;
+    let cs: Vec<usize> = (0..n).map(|_| net.connect()).collect();
+    net.run_until("all established", |net| {
+        cs.iter().all(|&c| net.state(c) == tcp::State::Established)
+    });
+    for round in 0..2 {
+        for &c in &cs {
+            net.send(c, &submit(&format!("C{round}-{c}")));
+        }
+        net.run_until("all answered", |net| {
+            cs.iter()
+                .all(|&c| !parse_responses(&net.clients[c].got).0.is_empty())
+        });
+        for &c in &cs {
+            let r = net.responses(c, 1);
+            assert_eq!(r[0].send_conf().0, format!("C{round}-{c}").as_bytes());
+        }
+    }
+    assert_eq!(net.stack.open_connections(), n);
+    assert_eq!(net.stats.mm1.accepted.load(Ordering::Relaxed), n as u64);
 }
 
 #[test]
