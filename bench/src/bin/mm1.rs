@@ -49,7 +49,11 @@ OPTIONS:
     --duration-secs N    seconds of wrk load per server (default 15, --quick 1), split
                          into --rounds interleaved rounds (nginx, mmsc, nginx, mmsc, ...)
     --rounds N           rounds (default 3, --quick 1)
-    --connections N      wrk keep-alive connections (default 32)
+    --connections LIST   wrk keep-alive connections, one load per number, comma-separated
+                         (default 32,512; --quick 32): handsets are many, each sends one
+                         request at a time; group commit needs several at once to fill a
+                         batch, nginx does not. Each load runs its own interleaved rounds;
+                         the goal is judged on each server's best rate over the loads
     --threads N          wrk threads (default 1)
     --flow-threads N     full flow: handset threads (default 16, --quick 4)
     --flow-secs N        full flow: seconds (default 10, --quick 1; 0 skips it)
@@ -70,7 +74,7 @@ struct Options {
     quick: bool,
     duration_secs: u64,
     rounds: u64,
-    connections: usize,
+    connections: Vec<usize>,
     threads: usize,
     flow_threads: usize,
     flow_secs: u64,
@@ -93,11 +97,12 @@ fn parse_args(args: &[String]) -> Result<Mode, String> {
     let mut keep = false;
     let mut mmsc = None;
     let mut store_io = None;
+    let mut connections: Option<Vec<usize>> = None;
     let mut nums: [Option<u64>; 8] = [None; 8];
     const NAMES: [&str; 8] = [
         "--duration-secs",
         "--rounds",
-        "--connections",
+        "",
         "--threads",
         "--flow-threads",
         "--flow-secs",
@@ -116,6 +121,15 @@ fn parse_args(args: &[String]) -> Result<Mode, String> {
                 Some(m @ ("direct" | "buffered")) => store_io = Some(m.to_string()),
                 _ => return Err("--store-io needs direct or buffered".into()),
             },
+            "--connections" => {
+                let list = it.next().ok_or("--connections needs a list of numbers")?;
+                let v: Vec<usize> = list
+                    .split(',')
+                    .map(|n| n.trim().parse::<usize>().ok().filter(|&n| n > 0))
+                    .collect::<Option<_>>()
+                    .ok_or("--connections needs positive numbers, comma-separated")?;
+                connections = Some(v);
+            }
             other => {
                 let i = NAMES
                     .iter()
@@ -138,7 +152,7 @@ fn parse_args(args: &[String]) -> Result<Mode, String> {
     let [
         duration,
         rounds,
-        connections,
+        _,
         threads,
         flow_threads,
         flow_secs,
@@ -149,7 +163,7 @@ fn parse_args(args: &[String]) -> Result<Mode, String> {
         quick,
         duration_secs: duration.unwrap_or(if quick { 1 } else { 15 }),
         rounds: rounds.unwrap_or(if quick { 1 } else { 3 }),
-        connections: connections.unwrap_or(32) as usize,
+        connections: connections.unwrap_or_else(|| if quick { vec![32] } else { vec![32, 512] }),
         threads: threads.unwrap_or(1) as usize,
         flow_threads: flow_threads.unwrap_or(if quick { 4 } else { 16 }) as usize,
         flow_secs: flow_secs.unwrap_or(if quick { 1 } else { 10 }),
@@ -159,7 +173,7 @@ fn parse_args(args: &[String]) -> Result<Mode, String> {
         store_io,
         keep,
     };
-    if opts.threads > opts.connections {
+    if opts.connections.iter().any(|&c| opts.threads > c) {
         return Err(
             "--threads must not exceed --connections (wrk needs a connection per thread)".into(),
         );
@@ -250,12 +264,23 @@ fn find_paths(opts: &Options) -> Result<Paths, String> {
 
 /// One wrk run of one server in a round.
 struct Run {
+    /// wrk's connections.
+    conns: usize,
     round: u64,
     server: &'static str,
     wrk: WrkResult,
     load1: f64,
     /// CPU time the server used during the run.
     cpu: Duration,
+}
+
+/// The rates of one load (a number of wrk connections).
+struct Load {
+    conns: usize,
+    nginx: f64,
+    mmsc: f64,
+    /// mmsc / nginx in each round.
+    per_round: Vec<f64>,
 }
 
 /// Everything measured, for the report and the checks.
@@ -315,10 +340,14 @@ fn run(opts: &Options, rep: &mut Report) -> Result<(), String> {
         dir.path.display()
     ));
     rep.line(format!(
-        "load: wrk {} thread(s), {} keep-alive connections, {} round(s) x {} s per server, \
-         interleaved{}",
+        "load: wrk {} thread(s); {} keep-alive connections; per load {} round(s) x {} s per \
+         server, interleaved{}",
         opts.threads,
-        opts.connections,
+        opts.connections
+            .iter()
+            .map(|c| c.to_string())
+            .collect::<Vec<_>>()
+            .join(" then "),
         opts.rounds,
         round_secs,
         if opts.quick { " (--quick: rough)" } else { "" }
@@ -359,77 +388,87 @@ fn run(opts: &Options, rep: &mut Report) -> Result<(), String> {
         ),
     ];
 
-    // --- wrk, interleaved -------------------------------------------------------------
-    let load = WrkLoad {
-        program: &paths.wrk,
-        script: &script_path,
-        body: &body_path,
-        msisdn: "+358401000001",
-        threads: opts.threads,
-        connections: opts.connections,
-        duration: Duration::from_secs(round_secs),
-    };
+    // --- wrk, interleaved, per load ------------------------------------------------------
     let mut runs: Vec<Run> = Vec::new();
-    rep.line(String::new());
-    rep.line(format!(
-        "{:<6}{:<7}{:>12}{:>10}{:>10}{:>10}{:>9}{:>9}{:>11}{:>7}",
-        "round",
-        "server",
-        "requests/s",
-        "p50 ms",
-        "p90 ms",
-        "p99 ms",
-        "non-2xx",
-        "sockerr",
-        "CPU us/req",
-        "load1"
-    ));
-    for round in 1..=opts.rounds {
-        for (server, url, spid) in [
-            ("nginx", nginx.url(), nginx.guard.pid()),
-            ("mmsc", mmsc.url(), pid),
-        ] {
-            let load_before = load1();
-            let cpu0 = cpu_time(spid).unwrap_or_default();
-            let w = wrk::run(&load, &url)?;
-            let cpu = cpu_time(spid).unwrap_or_default().saturating_sub(cpu0);
-            let r = Run {
-                round,
-                server,
-                wrk: w,
-                load1: load_before,
-                cpu,
-            };
-            rep.line(format!(
-                "{:<6}{:<7}{:>12}{:>10.2}{:>10.2}{:>10.2}{:>9}{:>9}{:>11.1}{:>7.2}",
-                r.round,
-                r.server,
-                num(r.wrk.rate),
-                r.wrk.p50_ms,
-                r.wrk.p90_ms,
-                r.wrk.p99_ms,
-                r.wrk.non_2xx,
-                r.wrk.socket_errors.iter().sum::<u64>(),
-                r.cpu.as_secs_f64() * 1e6 / r.wrk.requests.max(1) as f64,
-                r.load1
-            ));
-            runs.push(r);
+    for &conns in &opts.connections {
+        let load = WrkLoad {
+            program: &paths.wrk,
+            script: &script_path,
+            body: &body_path,
+            msisdn: "+358401000001",
+            threads: opts.threads,
+            connections: conns,
+            duration: Duration::from_secs(round_secs),
+        };
+        rep.line(String::new());
+        rep.line(format!(
+            "{:<7}{:<6}{:<7}{:>12}{:>10}{:>10}{:>10}{:>9}{:>9}{:>11}{:>7}",
+            "conns",
+            "round",
+            "server",
+            "requests/s",
+            "p50 ms",
+            "p90 ms",
+            "p99 ms",
+            "non-2xx",
+            "sockerr",
+            "CPU us/req",
+            "load1"
+        ));
+        for round in 1..=opts.rounds {
+            for (server, url, spid) in [
+                ("nginx", nginx.url(), nginx.guard.pid()),
+                ("mmsc", mmsc.url(), pid),
+            ] {
+                let load_before = load1();
+                let cpu0 = cpu_time(spid).unwrap_or_default();
+                let w = wrk::run(&load, &url)?;
+                let cpu = cpu_time(spid).unwrap_or_default().saturating_sub(cpu0);
+                let r = Run {
+                    conns,
+                    round,
+                    server,
+                    wrk: w,
+                    load1: load_before,
+                    cpu,
+                };
+                rep.line(format!(
+                    "{:<7}{:<6}{:<7}{:>12}{:>10.2}{:>10.2}{:>10.2}{:>9}{:>9}{:>11.1}{:>7.2}",
+                    r.conns,
+                    r.round,
+                    r.server,
+                    num(r.wrk.rate),
+                    r.wrk.p50_ms,
+                    r.wrk.p90_ms,
+                    r.wrk.p99_ms,
+                    r.wrk.non_2xx,
+                    r.wrk.socket_errors.iter().sum::<u64>(),
+                    r.cpu.as_secs_f64() * 1e6 / r.wrk.requests.max(1) as f64,
+                    r.load1
+                ));
+                runs.push(r);
+            }
         }
     }
     let [ng_counts, counts] = counters.map(|c| c.and_then(perf::Counter::finish));
     let mem_after_wrk = memory(pid).unwrap_or_default();
     let (wrk_notes, wrk_bad) = mmsc.settle_notifications(Duration::from_secs(15));
 
-    let of = |s: &str| runs.iter().filter(|r| r.server == s).collect::<Vec<_>>();
-    let (ng, mm) = (of("nginx"), of("mmsc"));
-    let rate_ng = sum_rate(&ng);
-    let rate_mm = sum_rate(&mm);
-    let ratio = rate_mm / rate_ng;
+    let of = |s: &str, c: Option<usize>| {
+        runs.iter()
+            .filter(|r| r.server == s && c.is_none_or(|c| r.conns == c))
+            .collect::<Vec<_>>()
+    };
+    let (ng, mm) = (of("nginx", None), of("mmsc", None));
     let med = |v: &[&Run], f: fn(&WrkResult) -> f64| median(v.iter().map(|r| f(&r.wrk)).collect());
     rep.line(String::new());
-    rep.line("summary (rate: all requests / all time; latency: median over rounds)");
+    rep.line(
+        "summary per load (rate: all requests / all time; latency: median over rounds; \
+         syscalls and switches: over all loads)",
+    );
     rep.line(format!(
-        "{:<8}{:>12}{:>10}{:>10}{:>10}{:>9}{:>11}{:>14}{:>14}",
+        "{:<7}{:<8}{:>12}{:>10}{:>10}{:>10}{:>9}{:>11}{:>14}{:>14}{:>10}",
+        "conns",
         "server",
         "requests/s",
         "p50 ms",
@@ -438,55 +477,94 @@ fn run(opts: &Options, rep: &mut Report) -> Result<(), String> {
         "errors",
         "CPU us/req",
         "syscalls/req",
-        "switches/req"
+        "switches/req",
+        "x nginx"
     ));
-    for (name, v, rate, c) in [
-        ("nginx", &ng, rate_ng, &ng_counts),
-        ("mmsc", &mm, rate_mm, &counts),
-    ] {
-        // The counters ran over all rounds of both servers; an idle server makes few calls.
-        let requests: u64 = v.iter().map(|r| r.wrk.requests).sum();
-        let per = |ev| {
-            c.as_ref()
-                .and_then(|c| c.get(ev))
-                .map_or(f64::NAN, |n| n as f64 / requests.max(1) as f64)
-        };
-        rep.line(format!(
-            "{:<8}{:>12}{:>10.2}{:>10.2}{:>10.2}{:>9}{:>11.1}{:>14.1}{:>14.2}",
-            name,
-            num(rate),
-            med(v, |w| w.p50_ms),
-            med(v, |w| w.p90_ms),
-            med(v, |w| w.p99_ms),
-            v.iter().map(|r| r.wrk.errors()).sum::<u64>(),
-            cpu_us_per_request(v),
-            per(perf::SYSCALLS),
-            per(perf::SWITCHES),
-        ));
+    let mut loads: Vec<Load> = Vec::new();
+    for &conns in &opts.connections {
+        let (ngc, mmc) = (of("nginx", Some(conns)), of("mmsc", Some(conns)));
+        let (rate_ng, rate_mm) = (sum_rate(&ngc), sum_rate(&mmc));
+        for (name, v, rate, c) in [
+            ("nginx", &ngc, rate_ng, &ng_counts),
+            ("mmsc", &mmc, rate_mm, &counts),
+        ] {
+            // The counters ran over all rounds of both servers; an idle server makes few
+            // calls.
+            let requests: u64 = of(name, None).iter().map(|r| r.wrk.requests).sum();
+            let per = |ev| {
+                c.as_ref()
+                    .and_then(|c| c.get(ev))
+                    .map_or(f64::NAN, |n| n as f64 / requests.max(1) as f64)
+            };
+            rep.line(format!(
+                "{:<7}{:<8}{:>12}{:>10.2}{:>10.2}{:>10.2}{:>9}{:>11.1}{:>14.1}{:>14.2}{:>10}",
+                conns,
+                name,
+                num(rate),
+                med(v, |w| w.p50_ms),
+                med(v, |w| w.p90_ms),
+                med(v, |w| w.p99_ms),
+                v.iter().map(|r| r.wrk.errors()).sum::<u64>(),
+                cpu_us_per_request(v),
+                per(perf::SYSCALLS),
+                per(perf::SWITCHES),
+                if name == "mmsc" {
+                    format!("{:.3}", rate / rate_ng)
+                } else {
+                    "1.000".into()
+                }
+            ));
+        }
+        let per_round = mmc
+            .iter()
+            .zip(&ngc)
+            .map(|(m, n)| m.wrk.rate / n.wrk.rate)
+            .collect();
+        loads.push(Load {
+            conns,
+            nginx: rate_ng,
+            mmsc: rate_mm,
+            per_round,
+        });
     }
-    let ratios: Vec<f64> = mm
-        .iter()
-        .zip(&ng)
-        .map(|(m, n)| m.wrk.rate / n.wrk.rate)
-        .collect();
+    let best = |f: fn(&Load) -> f64| {
+        loads
+            .iter()
+            .max_by(|a, b| f(a).total_cmp(&f(b)))
+            .map_or((0, f64::NAN), |l| (l.conns, f(l)))
+    };
+    let (ng_at, rate_ng) = best(|l| l.nginx);
+    let (mm_at, rate_mm) = best(|l| l.mmsc);
+    let ratio = rate_mm / rate_ng;
     rep.line(format!(
-        "\ngoal: mmsc >= 0.5 x nginx (aim 1 x), durable submits of {} octets\n      \
-         mmsc {} / nginx {} requests/s = {:.3}  (per round: {})  -> {}",
+        "\ngoal: mmsc >= 0.5 x nginx (aim 1 x), durable submits of {} octets, each server at \
+         its best load\n      mmsc {} (at {mm_at} connections) / nginx {} (at {ng_at}) \
+         requests/s = {:.3}  -> {}",
         body.len(),
         num(rate_mm),
         num(rate_ng),
         ratio,
-        ratios
-            .iter()
-            .map(|r| format!("{r:.3}"))
-            .collect::<Vec<_>>()
-            .join(", "),
         if ratio >= 0.5 { "met" } else { "NOT met" }
     ));
+    for l in &loads {
+        rep.line(format!(
+            "      at {} connections: mmsc {} / nginx {} = {:.3}  (per round: {})",
+            l.conns,
+            num(l.mmsc),
+            num(l.nginx),
+            l.mmsc / l.nginx,
+            l.per_round
+                .iter()
+                .map(|r| format!("{r:.3}"))
+                .collect::<Vec<_>>()
+                .join(", "),
+        ));
+    }
 
     // --- durable path: fdatasyncs, disk reference ---------------------------------------
     let mm_ok: u64 = mm.iter().map(|r| r.wrk.ok()).sum();
-    let mut batches = vec![1usize, opts.connections];
+    let mut batches = vec![1usize];
+    batches.extend(&opts.connections);
     rep.line(String::new());
     match counts
         .as_ref()
@@ -589,7 +667,7 @@ fn run(opts: &Options, rep: &mut Report) -> Result<(), String> {
 
     let ng_errors: u64 = ng.iter().map(|r| r.wrk.errors()).sum();
     let mm_errors: u64 = mm.iter().map(|r| r.wrk.errors()).sum();
-    let in_flight = opts.rounds * opts.connections as u64;
+    let in_flight = opts.rounds * opts.connections.iter().sum::<usize>() as u64;
     rep.line(format!(
         "\nchecks: wrk counted {} 2xx answers of mmsc; {} notifications were logged for the \
          wrk runs (the {} more are requests in flight when wrk stopped: at most {}, rounds x \
@@ -917,11 +995,18 @@ mod tests {
         assert!(matches!(a(&["--help"]), Ok(Mode::Help)));
         assert!(matches!(a(&["--quick"]), Ok(Mode::Run(o)) if o.quick && o.rounds == 1));
         assert!(
-            matches!(a(&["--connections", "64", "--long"]), Ok(Mode::Run(o)) if o.connections == 64 && o.long)
+            matches!(a(&["--connections", "64", "--long"]), Ok(Mode::Run(o)) if o.connections == vec![64] && o.long)
         );
         assert!(matches!(a(&["--flow-secs", "0"]), Ok(Mode::Run(o)) if o.flow_secs == 0));
         assert!(a(&["--rounds", "0"]).is_err());
         assert!(a(&["--connections"]).is_err());
+        assert!(
+            matches!(a(&["--connections", "32,256,512"]), Ok(Mode::Run(o)) if o.connections == vec![32, 256, 512])
+        );
+        assert!(matches!(a(&[]), Ok(Mode::Run(o)) if o.connections == vec![32, 512]));
+        assert!(matches!(a(&["--quick"]), Ok(Mode::Run(o)) if o.connections == vec![32]));
+        assert!(a(&["--connections", "32,0"]).is_err());
+        assert!(a(&["--connections", "32,x"]).is_err());
         assert!(a(&["--threads", "4", "--connections", "2"]).is_err());
         assert!(a(&["--bogus"]).is_err());
     }
