@@ -277,7 +277,10 @@ impl Core {
                     WAKER => {}
                     Token(slot) => {
                         if ev.is_readable() || ev.is_read_closed() || ev.is_error() {
-                            self.on_readable(slot);
+                            // Without a FIN or an error in the event, a short read drained
+                            // the socket: data that comes after it raises a new edge.
+                            let drain = ev.is_read_closed() || ev.is_error();
+                            self.read_ready(slot, !drain);
                         }
                         if ev.is_writable() {
                             self.flush(slot);
@@ -370,7 +373,17 @@ impl Core {
         }
     }
 
+    /// Read what the socket holds, until it would block, then parse and act on it.
     fn on_readable(&mut self, slot: usize) {
+        self.read_ready(slot, false);
+    }
+
+    /// [`Core::on_readable`]; with `short_read_drains`, a read that fills less than it was
+    /// given ends the reading: edge-triggered epoll reports data that arrives after it, and
+    /// the `recv` that would only say `EAGAIN` is saved (one system call per request). Only
+    /// for a readiness event without FIN or error: a FIN already queued when the event was
+    /// taken raises no new edge, and must be read (as 0) now.
+    fn read_ready(&mut self, slot: usize, short_read_drains: bool) {
         let now = self.now();
         let max_buffer = self.cfg.http.max_body_bytes + self.cfg.http.max_head_bytes + READ_CHUNK;
         let Some(Some(c)) = self.conns.get_mut(slot) else {
@@ -390,12 +403,18 @@ impl Core {
                 .as_ref()
                 .and_then(|p| p.storage_for(&c.http, want));
             let buf = c.http.spare_from(want, fresh);
+            let asked = buf.len();
             match c.sock.read(buf) {
                 Ok(0) => {
                     c.peer_closed = true;
                     break;
                 }
-                Ok(n) => c.http.filled(n, now),
+                Ok(n) => {
+                    c.http.filled(n, now);
+                    if short_read_drains && n < asked {
+                        break;
+                    }
+                }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(_) => {
