@@ -52,7 +52,8 @@ The environment variable MMSC_BENCH_XDP_MODE (auto, driver or generic) sets data
 of the xdp and afxdp runs (default: mmsc's, auto: driver mode on veth). MMSC_BENCH_DPDK_PMD
 (af_xdp or af_packet) chooses the DPDK port of the dpdk run on the server's veth end: net_af_xdp
 (the default) or net_af_packet; MMSC_BENCH_DPDK_DEVARGS adds devargs to it (e.g.
-busy_budget=64). MMSC_BENCH_IDLE_POLL_US sets dataplane.idle_poll_us of the
+busy_budget=64) and MMSC_BENCH_DPDK_DESCRIPTORS its dataplane.dpdk_descriptors.
+MMSC_BENCH_IDLE_POLL_US sets dataplane.idle_poll_us of the
 afxdp and dpdk runs (default: mmsc's).
 
 Runs target/release/mmsc (beside this binary; build it with the backends to compare, e.g.
@@ -314,10 +315,13 @@ impl Server {
                 text.push_str(&format!(
                     "address = \"{server}/24\"\ncores = [0]\n\
                      dpdk_args = [\"--no-huge\", \"--no-pci\", \"--no-shconf\", \"--no-telemetry\", \
-                     \"-m\", \"128\", \"--vdev={}\"]\n",
+                     \"-m\", \"256\", \"--vdev={}\"]\n",
                     dpdk_vdev(&lab.server_if)
                 ));
                 text.push_str(&idle_poll());
+                if let Ok(n) = std::env::var("MMSC_BENCH_DPDK_DESCRIPTORS") {
+                    text.push_str(&format!("dpdk_descriptors = {n}\n"));
+                }
             }
             _ => {
                 text.push_str(&format!("interface = \"{}\"\n", lab.server_if));
@@ -398,6 +402,18 @@ fn counter(j: &serde_json::Value, path: &[&str]) -> u64 {
     path.iter().fold(j, |v, k| &v[*k]).as_u64().unwrap_or(0)
 }
 
+/// The number at `path`, or the sum of the numbers under it (a counter kept per core).
+fn total(j: &serde_json::Value, path: &[&str]) -> u64 {
+    fn sum(v: &serde_json::Value) -> u64 {
+        match v {
+            serde_json::Value::Number(n) => n.as_u64().unwrap_or(0),
+            serde_json::Value::Object(m) => m.values().map(sum).sum(),
+            _ => 0,
+        }
+    }
+    sum(path.iter().fold(j, |v, k| &v[*k]))
+}
+
 /// Seconds of softirq time of all CPUs (from /proc/stat).
 fn softirq_secs() -> f64 {
     let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
@@ -462,6 +478,22 @@ fn one_run(
             ", XDP saw {} MM1 frames",
             counter(&status, &["xdp", "packets", "mm1"])
         ));
+    }
+    // Frames lost before the user-space stack saw them (each costs its sender a TCP
+    // retransmission): the rx ring was full, or had no buffer.
+    let drops = match backend {
+        "afxdp" => {
+            total(&status, &["afxdp", "kernel", "rx_ring_full"])
+                + total(&status, &["afxdp", "kernel", "rx_dropped"])
+        }
+        "dpdk" => {
+            total(&status, &["dpdk", "port", "rx_missed"])
+                + total(&status, &["dpdk", "port", "rx_no_mbuf"])
+        }
+        _ => 0,
+    };
+    if user_space {
+        detail.push_str(&format!(", {drops} rx drops"));
     }
     if w.errors() > 0 {
         return Err(format!(
