@@ -11,6 +11,7 @@
 //! - a push is "done" only once written so (PUSH_DONE, or the Notified state); after a crash,
 //!   every push not done is sent again (at least once).
 
+use std::borrow::Cow;
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::sync::Arc;
@@ -278,7 +279,17 @@ fn message_id(id: &str, domain: &str) -> String {
 }
 
 fn plmn(msisdn: &str) -> String {
-    format!("{msisdn}/TYPE=PLMN")
+    [msisdn, "/TYPE=PLMN"].concat()
+}
+
+/// A header value borrowing what `v` owns (the text forms a Message-Class takes; other forms
+/// are copied).
+fn borrowed<'v>(v: &'v Value<'_>) -> Value<'v> {
+    match v {
+        Value::Octet(o) => Value::Octet(*o),
+        Value::Text(t) => Value::Text(Cow::Borrowed(t)),
+        other => other.clone(),
+    }
 }
 
 /// The submit rules of these settings.
@@ -1361,22 +1372,33 @@ impl Service {
                 &read_back
             }
         };
-        let from = plmn(&m.rec.sender);
+        let from = (!m.rec.hide_sender).then(|| plmn(&m.rec.sender));
         let location = self.content_location(id, idx);
         // The recipient's token ends the Content-Location, and is the Transaction-ID too.
         let token_at = self.settings.content_location_base.len() + 1;
+        let subject = summary.subject.as_ref();
         let n = Notification {
             tid: location.as_bytes().get(token_at..).unwrap_or_default(),
             version: Version::V1_2,
-            from: (!m.rec.hide_sender).then_some(from.as_str()),
-            subject: summary.subject.clone(),
-            class: summary.class.clone(),
+            from: from.as_deref(),
+            // Borrowed from the summary: nothing is copied for the encoding.
+            subject: subject.map(|s| EncodedString {
+                charset: s.charset,
+                text: Cow::Borrowed(&s.text),
+            }),
+            class: summary.class.as_ref().map(borrowed),
             size: m.pdu_len(),
             expiry: m.rec.expiry_at,
             content_location: location.as_bytes(),
             delivery_report: Some(m.rec.delivery_report),
         };
-        build::notification_ind(&n).encode().ok()
+        let mut out = Vec::with_capacity(
+            48 + 2 * location.len()
+                + from.as_ref().map_or(0, String::len)
+                + subject.map_or(0, |s| s.text.len()),
+        );
+        build::notification_ind_into(&mut out, &n).ok()?;
+        Some(out)
     }
 
     /// Drop the summary of a message once no notification of it is left to send.
