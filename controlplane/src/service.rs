@@ -274,7 +274,7 @@ fn push_token(out: &mut String, id: &str, idx: u16) {
 }
 
 /// The Message-ID of message `id` of this MMSC (`{id}@{domain}`).
-fn message_id(id: &str, domain: &str) -> String {
+pub(crate) fn message_id(id: &str, domain: &str) -> String {
     [id, "@", domain].concat()
 }
 
@@ -578,9 +578,25 @@ impl Service {
         self.replies.push(Reply { conn, response });
     }
 
-    fn reply_pdu(&mut self, conn: ConnId, pdu: &Pdu<'_>) {
-        let r = match pdu.encode() {
-            Ok(b) => Response::mms(b),
+    /// An m-send-conf (or m-forward-conf) written straight into the answer.
+    fn reply_conf(
+        &mut self,
+        conn: ConnId,
+        forward: bool,
+        tid: Option<&[u8]>,
+        version: Version,
+        status: ResponseStatus,
+        message_id: Option<&[u8]>,
+    ) {
+        let mut b =
+            Vec::with_capacity(16 + tid.map_or(0, <[u8]>::len) + message_id.map_or(0, <[u8]>::len));
+        let write = if forward {
+            build::forward_conf_into
+        } else {
+            build::send_conf_into
+        };
+        let r = match write(&mut b, tid, version, status, message_id) {
+            Ok(()) => Response::mms(b),
             Err(e) => Response::text(500, &format!("cannot encode answer: {e}")),
         };
         self.reply(conn, r);
@@ -650,12 +666,7 @@ impl Service {
             } => {
                 self.stats.refused += 1;
                 let status = ResponseStatus::ERROR_TRANSIENT_FAILURE;
-                let conf = if forward {
-                    build::forward_conf(Some(&tid), version, status, None)
-                } else {
-                    build::send_conf(Some(&tid), version, status, None)
-                };
-                self.reply_pdu(conn, &conf);
+                self.reply_conf(conn, forward, Some(&tid), version, status, None);
             }
             // The core that stored it answered the handset.
             Pending::Stored { .. } => self.stats.refused += 1,
@@ -691,8 +702,14 @@ impl Service {
                 let (pdu, body_at) = match Pdu::decode_located(pdu_bytes, &limits) {
                     Ok(p) => p,
                     Err(e) => {
-                        let conf = build::send_conf(None, version, e.response_status(), None);
-                        return self.reply_pdu(conn, &conf);
+                        return self.reply_conf(
+                            conn,
+                            false,
+                            None,
+                            version,
+                            e.response_status(),
+                            None,
+                        );
                     }
                 };
                 if message_type == MessageType::SEND_REQ {
@@ -702,9 +719,8 @@ impl Service {
                         Ok(plan) => self.submit(conn, plan, buf, body),
                         Err((tid, status)) => {
                             self.stats.refused += 1;
-                            let conf =
-                                build::send_conf(Some(&tid), reply_version(version), status, None);
-                            self.reply_pdu(conn, &conf);
+                            let rv = reply_version(version);
+                            self.reply_conf(conn, false, Some(&tid), rv, status, None);
                         }
                     };
                 }
@@ -714,13 +730,14 @@ impl Service {
                     MessageType::READ_REC_IND => self.read_rec(conn, &msisdn, &pdu, now),
                     MessageType::FORWARD_REQ => self.forward(conn, &msisdn, version, &pdu, now),
                     _ => {
-                        let conf = build::send_conf(
+                        self.reply_conf(
+                            conn,
+                            false,
                             pdu.transaction_id(),
                             version,
                             ResponseStatus::ERROR_UNSUPPORTED_MESSAGE,
                             None,
                         );
-                        self.reply_pdu(conn, &conf);
                     }
                 }
             }
@@ -825,22 +842,14 @@ impl Service {
                 msg.loc = loc;
                 let mid = self.message_id(&msg.rec.id);
                 self.index(msg, now);
-                let conf = if forward {
-                    build::forward_conf(
-                        Some(&tid),
-                        version,
-                        ResponseStatus::OK,
-                        Some(mid.as_bytes()),
-                    )
-                } else {
-                    build::send_conf(
-                        Some(&tid),
-                        version,
-                        ResponseStatus::OK,
-                        Some(mid.as_bytes()),
-                    )
-                };
-                self.reply_pdu(conn, &conf);
+                self.reply_conf(
+                    conn,
+                    forward,
+                    Some(&tid),
+                    version,
+                    ResponseStatus::OK,
+                    Some(mid.as_bytes()),
+                );
             }
             Pending::Answer { conn } => {
                 if let Some(conn) = conn {
@@ -1222,8 +1231,7 @@ impl Service {
         let rv = reply_version(version);
         let refuse = |s: &mut Service, status: ResponseStatus| {
             s.stats.refused += 1;
-            let conf = build::forward_conf(Some(&tid), rv, status, None);
-            s.reply_pdu(conn, &conf);
+            s.reply_conf(conn, true, Some(&tid), rv, status, None);
         };
         // The message forwarded is one the forwarder received: its Content-Location.
         let base = format!("{}/", self.settings.content_location_base);

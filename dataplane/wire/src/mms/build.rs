@@ -53,7 +53,44 @@ pub fn send_conf_into(
     status: ResponseStatus,
     message_id: Option<&[u8]>,
 ) -> Result<(), EncodeError> {
-    out.extend_from_slice(&[field::MESSAGE_TYPE, MessageType::SEND_CONF.0]);
+    conf_into(
+        out,
+        MessageType::SEND_CONF,
+        tid,
+        version,
+        status,
+        message_id,
+    )
+}
+
+/// m-forward-conf written straight into `out`: the octets of `forward_conf(..).encode()`,
+/// as [`send_conf_into`].
+pub fn forward_conf_into(
+    out: &mut Vec<u8>,
+    tid: Option<&[u8]>,
+    version: Version,
+    status: ResponseStatus,
+    message_id: Option<&[u8]>,
+) -> Result<(), EncodeError> {
+    conf_into(
+        out,
+        MessageType::FORWARD_CONF,
+        tid,
+        version,
+        status,
+        message_id,
+    )
+}
+
+fn conf_into(
+    out: &mut Vec<u8>,
+    message_type: MessageType,
+    tid: Option<&[u8]>,
+    version: Version,
+    status: ResponseStatus,
+    message_id: Option<&[u8]>,
+) -> Result<(), EncodeError> {
+    out.extend_from_slice(&[field::MESSAGE_TYPE, message_type.0]);
     if let Some(t) = tid {
         out.push(field::TRANSACTION_ID);
         writer::text_string(out, t, "X-Mms-Transaction-ID")?;
@@ -263,6 +300,10 @@ mod tests {
                     let mut out = vec![9];
                     send_conf_into(&mut out, tid, version, status, mid).unwrap();
                     let pdu = send_conf(tid, version, status, mid).encode().unwrap();
+                    assert_eq!(out.get(1..), Some(pdu.as_slice()), "{tid:?} {mid:?}");
+                    let mut out = vec![9];
+                    forward_conf_into(&mut out, tid, version, status, mid).unwrap();
+                    let pdu = forward_conf(tid, version, status, mid).encode().unwrap();
                     assert_eq!(out.get(1..), Some(pdu.as_slice()), "{tid:?} {mid:?}");
                 }
             }
