@@ -185,7 +185,8 @@ impl Mm1Front {
         });
         let msisdn = self.msisdn(&req, peer);
         let body = req.body();
-        let (decoded, body_at) = match Pdu::decode_located(body, &self.limits) {
+        // The headers are what is looked at here: a multipart body is checked, not split.
+        let (decoded, body_at) = match Pdu::decode_located_unsplit(body, &self.limits) {
             Ok((p, at)) => (Ok(p), at),
             Err(e) => (Err(e), None),
         };
