@@ -133,8 +133,8 @@ impl Mm1Front {
 
     /// Decide what to do with a request.
     pub fn handle(&self, req: Request, peer: IpAddr) -> Action {
-        let path = req.path().to_string();
-        let method = req.method().to_string();
+        let path = req.path();
+        let method = req.method();
         if path == self.path || path.strip_suffix('/') == Some(&self.path) {
             if method != "POST" {
                 let mut r =

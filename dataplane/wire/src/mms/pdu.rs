@@ -354,7 +354,7 @@ impl<'a> Pdu<'a> {
     pub fn get(&self, code: u8) -> Option<&Value<'a>> {
         self.headers
             .iter()
-            .find(|h| h.name == HeaderName::Field(code))
+            .find(|h| h.code() == Some(code))
             .map(|h| &h.value)
     }
 
@@ -362,7 +362,7 @@ impl<'a> Pdu<'a> {
     pub fn get_all(&self, code: u8) -> impl Iterator<Item = &Value<'a>> {
         self.headers
             .iter()
-            .filter(move |h| h.name == HeaderName::Field(code))
+            .filter(move |h| h.code() == Some(code))
             .map(|h| &h.value)
     }
 

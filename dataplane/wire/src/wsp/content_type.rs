@@ -273,10 +273,12 @@ pub(crate) trait Tally<T> {
 }
 
 impl<T> Tally<T> for Vec<T> {
+    #[inline]
     fn count(&self) -> usize {
         self.len()
     }
 
+    #[inline]
     fn add(&mut self, item: T) {
         self.push(item);
     }
@@ -289,6 +291,7 @@ pub(crate) trait ParamSink<'a>: Tally<Param<'a>> {
 }
 
 impl<'a> ParamSink<'a> for Vec<Param<'a>> {
+    #[inline]
     fn charset(&self) -> Option<u64> {
         self.iter().find_map(param_charset)
     }
@@ -302,10 +305,12 @@ pub(crate) struct ParamTally {
 }
 
 impl<'a> Tally<Param<'a>> for ParamTally {
+    #[inline]
     fn count(&self) -> usize {
         self.count
     }
 
+    #[inline]
     fn add(&mut self, p: Param<'a>) {
         self.count += 1;
         if self.charset.is_none() {
@@ -315,6 +320,7 @@ impl<'a> Tally<Param<'a>> for ParamTally {
 }
 
 impl ParamSink<'_> for ParamTally {
+    #[inline]
     fn charset(&self) -> Option<u64> {
         self.charset
     }

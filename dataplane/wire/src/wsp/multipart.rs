@@ -418,10 +418,12 @@ pub fn decode_multipart<'a>(
 struct HeaderCount(usize);
 
 impl<T> Tally<T> for HeaderCount {
+    #[inline]
     fn count(&self) -> usize {
         self.0
     }
 
+    #[inline]
     fn add(&mut self, _: T) {
         self.0 += 1;
     }
