@@ -142,6 +142,12 @@ impl Enc {
     fn new() -> Self {
         Enc(vec![FORMAT])
     }
+    /// Room for `n` octets after the format octet: one allocation, no regrowth.
+    fn with_capacity(n: usize) -> Self {
+        let mut v = Vec::with_capacity(1 + n);
+        v.push(FORMAT);
+        Enc(v)
+    }
     fn u8(&mut self, v: u8) -> &mut Self {
         self.0.push(v);
         self
@@ -219,7 +225,13 @@ impl<'a> Dec<'a> {
 impl MessageRecord {
     /// Encode the metadata; the PDU follows it in the record (see [`MessageRecord::decode`]).
     pub fn encode_meta(&self) -> Vec<u8> {
-        let mut e = Enc::new();
+        // Its size: the fixed fields, the strings with their lengths, and per recipient an
+        // address, an optional MSISDN and a kind.
+        let size = 2 + self.id.len() + 8 + 8 + 2 + self.sender.len() + 1 + 1 + 4 + 2;
+        let size = self.recipients.iter().fold(size, |n, r| {
+            n + 2 + r.address.len() + 1 + r.msisdn.as_ref().map_or(0, |m| 2 + m.len()) + 1
+        });
+        let mut e = Enc::with_capacity(size);
         e.str(&self.id)
             .u64(self.received_at)
             .u64(self.expiry_at)
@@ -404,6 +416,8 @@ mod tests {
             body_offset: 40,
         };
         let mut payload = m.encode_meta();
+        // Sized once, exactly.
+        assert_eq!(payload.len(), payload.capacity());
         payload.extend_from_slice(b"PDU");
         let (back, at) = MessageRecord::decode(&payload).unwrap();
         assert_eq!(back, m);

@@ -11,6 +11,7 @@
 //! - a push is "done" only once written so (PUSH_DONE, or the Notified state); after a crash,
 //!   every push not done is sent again (at least once).
 
+use std::borrow::Cow;
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::sync::Arc;
@@ -273,12 +274,22 @@ fn push_token(out: &mut String, id: &str, idx: u16) {
 }
 
 /// The Message-ID of message `id` of this MMSC (`{id}@{domain}`).
-fn message_id(id: &str, domain: &str) -> String {
+pub(crate) fn message_id(id: &str, domain: &str) -> String {
     [id, "@", domain].concat()
 }
 
 fn plmn(msisdn: &str) -> String {
-    format!("{msisdn}/TYPE=PLMN")
+    [msisdn, "/TYPE=PLMN"].concat()
+}
+
+/// A header value borrowing what `v` owns (the text forms a Message-Class takes; other forms
+/// are copied).
+fn borrowed<'v>(v: &'v Value<'_>) -> Value<'v> {
+    match v {
+        Value::Octet(o) => Value::Octet(*o),
+        Value::Text(t) => Value::Text(Cow::Borrowed(t)),
+        other => other.clone(),
+    }
 }
 
 /// The submit rules of these settings.
@@ -567,9 +578,25 @@ impl Service {
         self.replies.push(Reply { conn, response });
     }
 
-    fn reply_pdu(&mut self, conn: ConnId, pdu: &Pdu<'_>) {
-        let r = match pdu.encode() {
-            Ok(b) => Response::mms(b),
+    /// An m-send-conf (or m-forward-conf) written straight into the answer.
+    fn reply_conf(
+        &mut self,
+        conn: ConnId,
+        forward: bool,
+        tid: Option<&[u8]>,
+        version: Version,
+        status: ResponseStatus,
+        message_id: Option<&[u8]>,
+    ) {
+        let mut b =
+            Vec::with_capacity(16 + tid.map_or(0, <[u8]>::len) + message_id.map_or(0, <[u8]>::len));
+        let write = if forward {
+            build::forward_conf_into
+        } else {
+            build::send_conf_into
+        };
+        let r = match write(&mut b, tid, version, status, message_id) {
+            Ok(()) => Response::mms(b),
             Err(e) => Response::text(500, &format!("cannot encode answer: {e}")),
         };
         self.reply(conn, r);
@@ -639,12 +666,7 @@ impl Service {
             } => {
                 self.stats.refused += 1;
                 let status = ResponseStatus::ERROR_TRANSIENT_FAILURE;
-                let conf = if forward {
-                    build::forward_conf(Some(&tid), version, status, None)
-                } else {
-                    build::send_conf(Some(&tid), version, status, None)
-                };
-                self.reply_pdu(conn, &conf);
+                self.reply_conf(conn, forward, Some(&tid), version, status, None);
             }
             // The core that stored it answered the handset.
             Pending::Stored { .. } => self.stats.refused += 1,
@@ -680,8 +702,14 @@ impl Service {
                 let (pdu, body_at) = match Pdu::decode_located(pdu_bytes, &limits) {
                     Ok(p) => p,
                     Err(e) => {
-                        let conf = build::send_conf(None, version, e.response_status(), None);
-                        return self.reply_pdu(conn, &conf);
+                        return self.reply_conf(
+                            conn,
+                            false,
+                            None,
+                            version,
+                            e.response_status(),
+                            None,
+                        );
                     }
                 };
                 if message_type == MessageType::SEND_REQ {
@@ -691,9 +719,8 @@ impl Service {
                         Ok(plan) => self.submit(conn, plan, buf, body),
                         Err((tid, status)) => {
                             self.stats.refused += 1;
-                            let conf =
-                                build::send_conf(Some(&tid), reply_version(version), status, None);
-                            self.reply_pdu(conn, &conf);
+                            let rv = reply_version(version);
+                            self.reply_conf(conn, false, Some(&tid), rv, status, None);
                         }
                     };
                 }
@@ -703,13 +730,14 @@ impl Service {
                     MessageType::READ_REC_IND => self.read_rec(conn, &msisdn, &pdu, now),
                     MessageType::FORWARD_REQ => self.forward(conn, &msisdn, version, &pdu, now),
                     _ => {
-                        let conf = build::send_conf(
+                        self.reply_conf(
+                            conn,
+                            false,
                             pdu.transaction_id(),
                             version,
                             ResponseStatus::ERROR_UNSUPPORTED_MESSAGE,
                             None,
                         );
-                        self.reply_pdu(conn, &conf);
                     }
                 }
             }
@@ -814,22 +842,14 @@ impl Service {
                 msg.loc = loc;
                 let mid = self.message_id(&msg.rec.id);
                 self.index(msg, now);
-                let conf = if forward {
-                    build::forward_conf(
-                        Some(&tid),
-                        version,
-                        ResponseStatus::OK,
-                        Some(mid.as_bytes()),
-                    )
-                } else {
-                    build::send_conf(
-                        Some(&tid),
-                        version,
-                        ResponseStatus::OK,
-                        Some(mid.as_bytes()),
-                    )
-                };
-                self.reply_pdu(conn, &conf);
+                self.reply_conf(
+                    conn,
+                    forward,
+                    Some(&tid),
+                    version,
+                    ResponseStatus::OK,
+                    Some(mid.as_bytes()),
+                );
             }
             Pending::Answer { conn } => {
                 if let Some(conn) = conn {
@@ -1211,8 +1231,7 @@ impl Service {
         let rv = reply_version(version);
         let refuse = |s: &mut Service, status: ResponseStatus| {
             s.stats.refused += 1;
-            let conf = build::forward_conf(Some(&tid), rv, status, None);
-            s.reply_pdu(conn, &conf);
+            s.reply_conf(conn, true, Some(&tid), rv, status, None);
         };
         // The message forwarded is one the forwarder received: its Content-Location.
         let base = format!("{}/", self.settings.content_location_base);
@@ -1361,22 +1380,33 @@ impl Service {
                 &read_back
             }
         };
-        let from = plmn(&m.rec.sender);
+        let from = (!m.rec.hide_sender).then(|| plmn(&m.rec.sender));
         let location = self.content_location(id, idx);
         // The recipient's token ends the Content-Location, and is the Transaction-ID too.
         let token_at = self.settings.content_location_base.len() + 1;
+        let subject = summary.subject.as_ref();
         let n = Notification {
             tid: location.as_bytes().get(token_at..).unwrap_or_default(),
             version: Version::V1_2,
-            from: (!m.rec.hide_sender).then_some(from.as_str()),
-            subject: summary.subject.clone(),
-            class: summary.class.clone(),
+            from: from.as_deref(),
+            // Borrowed from the summary: nothing is copied for the encoding.
+            subject: subject.map(|s| EncodedString {
+                charset: s.charset,
+                text: Cow::Borrowed(&s.text),
+            }),
+            class: summary.class.as_ref().map(borrowed),
             size: m.pdu_len(),
             expiry: m.rec.expiry_at,
             content_location: location.as_bytes(),
             delivery_report: Some(m.rec.delivery_report),
         };
-        build::notification_ind(&n).encode().ok()
+        let mut out = Vec::with_capacity(
+            48 + 2 * location.len()
+                + from.as_ref().map_or(0, String::len)
+                + subject.map_or(0, |s| s.text.len()),
+        );
+        build::notification_ind_into(&mut out, &n).ok()?;
+        Some(out)
     }
 
     /// Drop the summary of a message once no notification of it is left to send.

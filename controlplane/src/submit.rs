@@ -369,7 +369,7 @@ impl Submitter for CoreSubmitter {
                 continue;
             };
             let response = if durable {
-                let mid = format!("{}@{}", w.id, self.domain);
+                let mid = crate::service::message_id(&w.id, &self.domain);
                 conf(&w.tid, w.version, ResponseStatus::OK, Some(mid.as_bytes()))
             } else {
                 // The control plane counts it refused when the failed completion reaches it.

@@ -59,14 +59,23 @@ pub enum Action {
 /// '+', spaces and dashes removed. `None` for anything else.
 pub fn normalize_msisdn(v: &str) -> Option<String> {
     let v = v.trim();
-    let digits: String = v
-        .strip_prefix('+')
-        .unwrap_or(v)
-        .chars()
-        .filter(|c| !matches!(c, ' ' | '-'))
-        .collect();
-    let ok = (5..=15).contains(&digits.len()) && digits.bytes().all(|b| b.is_ascii_digit());
-    ok.then(|| format!("+{digits}"))
+    let rest = v.strip_prefix('+').unwrap_or(v);
+    // Counted first, so that the answer is built once, at its size.
+    let mut digits = 0usize;
+    for b in rest.bytes() {
+        match b {
+            b'0'..=b'9' => digits += 1,
+            b' ' | b'-' => {}
+            _ => return None,
+        }
+    }
+    if !(5..=15).contains(&digits) {
+        return None;
+    }
+    let mut out = String::with_capacity(1 + digits);
+    out.push('+');
+    out.extend(rest.chars().filter(char::is_ascii_digit));
+    Some(out)
 }
 
 /// A token is what follows the MM1 path in a Content-Location: letters, digits, '-', '_', '.'.
@@ -124,8 +133,8 @@ impl Mm1Front {
 
     /// Decide what to do with a request.
     pub fn handle(&self, req: Request, peer: IpAddr) -> Action {
-        let path = req.path().to_string();
-        let method = req.method().to_string();
+        let path = req.path();
+        let method = req.method();
         if path == self.path || path.strip_suffix('/') == Some(&self.path) {
             if method != "POST" {
                 let mut r =
@@ -176,7 +185,8 @@ impl Mm1Front {
         });
         let msisdn = self.msisdn(&req, peer);
         let body = req.body();
-        let (decoded, body_at) = match Pdu::decode_located(body, &self.limits) {
+        // The headers are what is looked at here: a multipart body is checked, not split.
+        let (decoded, body_at) = match Pdu::decode_located_unsplit(body, &self.limits) {
             Ok((p, at)) => (Ok(p), at),
             Err(e) => (Err(e), None),
         };
@@ -343,6 +353,70 @@ mod tests {
         );
         assert_eq!(normalize_msisdn("abc"), None);
         assert_eq!(normalize_msisdn("+1234"), None);
+    }
+
+    /// What `normalize_msisdn` was before it stopped collecting and formatting.
+    fn normalize_msisdn_reference(v: &str) -> Option<String> {
+        let v = v.trim();
+        let digits: String = v
+            .strip_prefix('+')
+            .unwrap_or(v)
+            .chars()
+            .filter(|c| !matches!(c, ' ' | '-'))
+            .collect();
+        let ok = (5..=15).contains(&digits.len()) && digits.bytes().all(|b| b.is_ascii_digit());
+        ok.then(|| format!("+{digits}"))
+    }
+
+    #[test]
+    fn msisdns_normalize_as_they_did() {
+        let mut inputs: Vec<String> = [
+            "",
+            "+",
+            "++358401234567",
+            "+358401234567",
+            "358401234567",
+            " +358 40-123 4567 ",
+            "\t+358401234567\u{a0}",
+            "+35840123456789012",
+            "+3584012345678901",
+            "1234",
+            "12345",
+            "123456789012345",
+            "1234567890123456",
+            "+1-2-3-4-5",
+            "- - 1 2 3 4 5 - -",
+            "+ 12345",
+            "+-12345",
+            "12345+",
+            "１２３４５",
+            "12345\u{e9}",
+            "12a45",
+            "12\u{0}45",
+            "٣٤٥٦٧٨",
+            "12 34\t56",
+            "+358401234567/TYPE=PLMN",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        // Every short string over the alphabet that matters.
+        let alphabet = ['1', '+', ' ', '-', 'x', '\u{e9}'];
+        let mut layer = vec![String::new()];
+        for _ in 0..6 {
+            let mut next = Vec::new();
+            for s in &layer {
+                for c in alphabet {
+                    next.push(format!("{s}{c}"));
+                }
+            }
+            inputs.extend(next.iter().map(|s| format!("{s}2345")));
+            inputs.extend(next.iter().cloned());
+            layer = next;
+        }
+        for v in &inputs {
+            assert_eq!(normalize_msisdn(v), normalize_msisdn_reference(v), "{v:?}");
+        }
     }
 
     #[test]

@@ -109,8 +109,12 @@ pub fn address_msisdn(addr: &str) -> Option<String> {
         None => a,
     };
     let digits = num.strip_prefix('+').unwrap_or(num);
-    ((5..=15).contains(&digits.len()) && digits.bytes().all(|b| b.is_ascii_digit()))
-        .then(|| format!("+{digits}"))
+    ((5..=15).contains(&digits.len()) && digits.bytes().all(|b| b.is_ascii_digit())).then(|| {
+        let mut m = String::with_capacity(1 + digits.len());
+        m.push('+');
+        m.push_str(digits);
+        m
+    })
 }
 
 /// The subject as a notification carries it: line breaks (which a PPG's MIME parser may act
@@ -158,13 +162,17 @@ impl SubmitRules {
             (field::BCC, RecipientKind::Bcc),
         ] {
             for e in pdu.recipients(code) {
-                let address = e.to_text_lossy().trim().to_string();
+                // As `to_text_lossy`, without its copy: one String, of the trimmed address.
+                let text = e
+                    .to_text()
+                    .unwrap_or_else(|| String::from_utf8_lossy(&e.text));
+                let address = text.trim();
                 if address.is_empty() {
                     continue;
                 }
-                let msisdn = address_msisdn(&address).filter(|m| self.is_local(m));
+                let msisdn = address_msisdn(address).filter(|m| self.is_local(m));
                 out.push(Recipient {
-                    address,
+                    address: address.to_string(),
                     msisdn,
                     kind,
                 });
@@ -407,6 +415,107 @@ mod tests {
         );
         assert_eq!(address_msisdn("user@example.com"), None);
         assert_eq!(address_msisdn("1.2.3.4/TYPE=IPv4"), None);
+        // As it was before it stopped formatting.
+        fn reference(addr: &str) -> Option<String> {
+            let a = addr.trim();
+            let num = match a.split_once('/') {
+                Some((n, ty))
+                    if ty.eq_ignore_ascii_case("TYPE=PLMN")
+                        || ty.eq_ignore_ascii_case("TYPE=PLNM") =>
+                {
+                    n
+                }
+                Some(_) => return None,
+                None if a.contains('@') => return None,
+                None => a,
+            };
+            let digits = num.strip_prefix('+').unwrap_or(num);
+            ((5..=15).contains(&digits.len()) && digits.bytes().all(|b| b.is_ascii_digit()))
+                .then(|| format!("+{digits}"))
+        }
+        for number in [
+            "",
+            "+",
+            "1234",
+            "12345",
+            "+12345",
+            "++12345",
+            "123456789012345",
+            "1234567890123456",
+            "+358401234567",
+            "+35840 1234567",
+            "35840123456a",
+            "\u{e9}12345",
+        ] {
+            for suffix in [
+                "",
+                "/TYPE=PLMN",
+                "/type=plnm",
+                "/TYPE=IPv4",
+                "/",
+                "@x",
+                "/TYPE=PLMN/",
+            ] {
+                for pad in ["", " ", "\t\n"] {
+                    let a = format!("{pad}{number}{suffix}{pad}");
+                    assert_eq!(address_msisdn(&a), reference(&a), "{a:?}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn recipients_are_the_trimmed_addresses_in_to_cc_bcc_order() {
+        let r = rules();
+        let mut p = Pdu::new(mmsc_wire::mms::MessageType::SEND_REQ);
+        let latin1 = EncodedString {
+            charset: Some(mmsc_wire::charset::ISO_8859_1),
+            text: b" +358409999999/TYPE=PLMN\xe9 ".to_vec().into(),
+        };
+        for (code, e) in [
+            (
+                field::BCC,
+                EncodedString::plain(&b"+358403333333/TYPE=PLMN"[..]),
+            ),
+            (
+                field::TO,
+                EncodedString::plain(&b"  +358402222222/TYPE=PLMN\t"[..]),
+            ),
+            (field::CC, EncodedString::plain(&b"a@b.example"[..])),
+            (field::TO, EncodedString::plain(&b"   "[..])),
+            (
+                field::TO,
+                EncodedString::plain(&b"+4670000000/TYPE=PLMN"[..]),
+            ),
+            (field::CC, EncodedString::plain(&b"\xff+358404444444"[..])),
+            (field::CC, EncodedString::plain(&b"+358404444444 "[..])),
+            (field::TO, latin1),
+        ] {
+            p.push(code, Value::Encoded(e));
+        }
+        let got = r.recipients_of(&p);
+        let want: Vec<(&str, Option<&str>, RecipientKind)> = vec![
+            (
+                "+358402222222/TYPE=PLMN",
+                Some("+358402222222"),
+                RecipientKind::To,
+            ),
+            ("+4670000000/TYPE=PLMN", None, RecipientKind::To),
+            ("+358409999999/TYPE=PLMN\u{e9}", None, RecipientKind::To),
+            ("a@b.example", None, RecipientKind::Cc),
+            ("\u{fffd}+358404444444", None, RecipientKind::Cc),
+            ("+358404444444", Some("+358404444444"), RecipientKind::Cc),
+            (
+                "+358403333333/TYPE=PLMN",
+                Some("+358403333333"),
+                RecipientKind::Bcc,
+            ),
+        ];
+        let got: Vec<(&str, Option<&str>, RecipientKind)> = got
+            .iter()
+            .map(|r| (r.address.as_str(), r.msisdn.as_deref(), r.kind))
+            .collect();
+        assert_eq!(got, want);
     }
 
     #[test]

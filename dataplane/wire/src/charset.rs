@@ -124,6 +124,9 @@ fn converter(mib: u64) -> Option<Converter> {
         }),
         // "*" (any): handsets mean their default, which is UTF-8 in practice.
         0 => Some(Converter::Whatwg(encoding_rs::UTF_8)),
+        // The usual ones, without looking up their label (what that finds: see the tests).
+        UTF_8 => Some(Converter::Whatwg(encoding_rs::UTF_8)),
+        US_ASCII => Some(Converter::Whatwg(encoding_rs::WINDOWS_1252)),
         _ => name(mib)
             .and_then(|n| Encoding::for_label(n.as_bytes()))
             .map(Converter::Whatwg),
@@ -207,6 +210,17 @@ pub fn encode(mib: u64, text: &str) -> Option<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn usual_charsets_convert_as_their_label_says() {
+        for mib in [UTF_8, US_ASCII] {
+            let by_label = name(mib).and_then(|n| Encoding::for_label(n.as_bytes()));
+            match converter(mib) {
+                Some(Converter::Whatwg(enc)) => assert_eq!(Some(enc), by_label, "{mib}"),
+                _ => panic!("{mib}"),
+            }
+        }
+    }
 
     #[test]
     fn names() {

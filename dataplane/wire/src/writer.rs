@@ -3,8 +3,8 @@
 use crate::error::EncodeError;
 use crate::reader::{LENGTH_QUOTE, QUOTED_STRING, TEXT_QUOTE};
 
-/// Append a uintvar.
-pub fn uintvar(out: &mut Vec<u8>, v: u32) {
+/// The octets of a uintvar, in `tmp[start..]`.
+fn uintvar_octets(v: u32) -> ([u8; 5], usize) {
     let mut tmp = [0u8; 5];
     let mut i = tmp.len();
     let mut v = v;
@@ -19,6 +19,12 @@ pub fn uintvar(out: &mut Vec<u8>, v: u32) {
             break;
         }
     }
+    (tmp, i)
+}
+
+/// Append a uintvar.
+pub fn uintvar(out: &mut Vec<u8>, v: u32) {
+    let (tmp, i) = uintvar_octets(v);
     out.extend_from_slice(tmp.get(i..).unwrap_or(&[]));
 }
 
@@ -50,12 +56,26 @@ pub fn with_value_length<F>(out: &mut Vec<u8>, what: &'static str, f: F) -> Resu
 where
     F: FnOnce(&mut Vec<u8>) -> Result<(), EncodeError>,
 {
+    // A one-octet Short-length is reserved and filled in afterwards (the usual case); a
+    // longer value has the Length-quote and uintvar put in its place.
+    let at = out.len();
+    out.push(0);
     let start = out.len();
     f(out)?;
     let len = out.len() - start;
-    let mut prefix = Vec::with_capacity(6);
-    value_length(&mut prefix, len, what)?;
-    out.splice(start..start, prefix);
+    if len <= 30 {
+        if let Some(slot) = out.get_mut(at) {
+            *slot = len as u8;
+        }
+    } else {
+        let v = u32::try_from(len).map_err(|_| EncodeError::OutOfRange(what))?;
+        let (tmp, i) = uintvar_octets(v);
+        let uv = tmp.get(i..).unwrap_or(&[]);
+        out.splice(
+            at..start,
+            std::iter::once(LENGTH_QUOTE).chain(uv.iter().copied()),
+        );
+    }
     Ok(())
 }
 
@@ -208,6 +228,33 @@ mod tests {
         .unwrap();
         assert_eq!(&out[..2], &[0x1F, 40]);
         assert_eq!(Reader::new(&out).value_length().unwrap(), 40);
+        // Every length, behind other octets: the Value-length then the value, as
+        // `value_length` writes it.
+        for len in (0..=300).chain([16_383, 16_384, 70_000]) {
+            let mut out = vec![0xAA, 0xBB];
+            with_value_length(&mut out, "t", |o| {
+                o.extend((0..len).map(|i| i as u8));
+                Ok(())
+            })
+            .unwrap();
+            let mut want = vec![0xAA, 0xBB];
+            value_length(&mut want, len, "t").unwrap();
+            want.extend((0..len).map(|i| i as u8));
+            assert_eq!(out, want, "{len}");
+        }
+        // Nested, and an error inside is passed on.
+        let mut out = Vec::new();
+        with_value_length(&mut out, "t", |o| {
+            o.push(1);
+            with_value_length(o, "u", |p| {
+                p.extend_from_slice(&[2; 31]);
+                Ok(())
+            })
+        })
+        .unwrap();
+        assert_eq!(&out[..5], &[0x1F, 34, 1, 0x1F, 31]);
+        assert_eq!(out.len(), 36);
+        assert!(with_value_length(&mut Vec::new(), "t", |o| text_string(o, b"a\0", "t")).is_err());
     }
 
     #[test]

@@ -127,10 +127,40 @@ fn exercise_accessors(pdu: &Pdu<'_>) {
     let _ = format!("{pdu:?}");
 }
 
+/// The header-only decode (a multipart body checked, not split) fails exactly when the full
+/// decode fails, with the same error, and otherwise gives the same headers and body offset.
+fn check_unsplit(data: &[u8], limits: &Limits) {
+    match (
+        Pdu::decode_located(data, limits),
+        Pdu::decode_located_unsplit(data, limits),
+    ) {
+        (Ok((f, fat)), Ok((u, uat))) => {
+            assert_eq!(fat, uat, "body offsets differ\ninput: {}", hex(data));
+            assert_eq!(
+                (f.message_type, &f.headers, &f.content_type),
+                (u.message_type, &u.headers, &u.content_type),
+                "headers differ\ninput: {}",
+                hex(data)
+            );
+            if !matches!(f.body, Some(Body::Multipart(_))) {
+                assert_eq!(f.body, u.body, "bodies differ\ninput: {}", hex(data));
+            }
+        }
+        (Err(f), Err(u)) => assert_eq!(f, u, "errors differ\ninput: {}", hex(data)),
+        (f, u) => panic!(
+            "decode_located {:?} but decode_located_unsplit {:?}\ninput: {}",
+            f.map(|_| ()),
+            u.map(|_| ()),
+            hex(data)
+        ),
+    }
+}
+
 /// `Pdu::decode` on arbitrary input, then the accessors, `into_owned`, and the canonical
 /// encoding and its identity.
 pub fn check_pdu(data: &[u8]) {
     let limits = small_limits();
+    check_unsplit(data, &limits);
     let (pdu, warnings) = match Pdu::decode_with_warnings(data, &limits) {
         Ok(ok) => ok,
         Err(e) => {

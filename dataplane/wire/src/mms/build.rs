@@ -6,7 +6,7 @@ use std::borrow::Cow;
 use crate::mms::enums::{
     MessageClass, MessageType, ReadStatus, ResponseStatus, RetrieveStatus, Status, Version,
 };
-use crate::mms::header::{EncodedString, TimeValue, Value, field};
+use crate::mms::header::{EncodedString, TimeValue, Value, encode_value, field};
 use crate::mms::pdu::Pdu;
 use crate::{EncodeError, writer};
 
@@ -53,7 +53,44 @@ pub fn send_conf_into(
     status: ResponseStatus,
     message_id: Option<&[u8]>,
 ) -> Result<(), EncodeError> {
-    out.extend_from_slice(&[field::MESSAGE_TYPE, MessageType::SEND_CONF.0]);
+    conf_into(
+        out,
+        MessageType::SEND_CONF,
+        tid,
+        version,
+        status,
+        message_id,
+    )
+}
+
+/// m-forward-conf written straight into `out`: the octets of `forward_conf(..).encode()`,
+/// as [`send_conf_into`].
+pub fn forward_conf_into(
+    out: &mut Vec<u8>,
+    tid: Option<&[u8]>,
+    version: Version,
+    status: ResponseStatus,
+    message_id: Option<&[u8]>,
+) -> Result<(), EncodeError> {
+    conf_into(
+        out,
+        MessageType::FORWARD_CONF,
+        tid,
+        version,
+        status,
+        message_id,
+    )
+}
+
+fn conf_into(
+    out: &mut Vec<u8>,
+    message_type: MessageType,
+    tid: Option<&[u8]>,
+    version: Version,
+    status: ResponseStatus,
+    message_id: Option<&[u8]>,
+) -> Result<(), EncodeError> {
+    out.extend_from_slice(&[field::MESSAGE_TYPE, message_type.0]);
     if let Some(t) = tid {
         out.push(field::TRANSACTION_ID);
         writer::text_string(out, t, "X-Mms-Transaction-ID")?;
@@ -138,6 +175,51 @@ pub fn notification_ind(n: &Notification<'_>) -> Pdu<'static> {
     p
 }
 
+/// m-notification-ind written straight into `out`: the octets of
+/// `notification_ind(n).encode()` without building the PDU (one per recipient of every
+/// message). Fails, writing part of it, where that fails: a NUL in a text, a Message-Class
+/// that is neither a class octet nor a token.
+pub fn notification_ind_into(out: &mut Vec<u8>, n: &Notification<'_>) -> Result<(), EncodeError> {
+    out.extend_from_slice(&[
+        field::MESSAGE_TYPE,
+        MessageType::NOTIFICATION_IND.0,
+        field::TRANSACTION_ID,
+    ]);
+    writer::text_string(out, n.tid, "X-Mms-Transaction-ID")?;
+    out.extend_from_slice(&[field::MMS_VERSION, 0x80 | n.version.0]);
+    if let Some(f) = n.from {
+        out.push(field::FROM);
+        writer::with_value_length(out, "From", |o| {
+            o.push(0x80);
+            writer::text_string(o, f.as_bytes(), "From")
+        })?;
+    }
+    if let Some(s) = &n.subject {
+        out.push(field::SUBJECT);
+        s.encode(out, "Subject")?;
+    }
+    out.push(field::MESSAGE_CLASS);
+    match &n.class {
+        None => out.push(MessageClass::PERSONAL.0),
+        Some(c) => encode_value(out, field::MESSAGE_CLASS, c)?,
+    }
+    out.push(field::MESSAGE_SIZE);
+    writer::long_integer(out, n.size);
+    out.push(field::EXPIRY);
+    writer::with_value_length(out, "X-Mms-Expiry", |o| {
+        o.push(0x80);
+        writer::long_integer(o, n.expiry);
+        Ok(())
+    })?;
+    if let Some(dr) = n.delivery_report
+        && n.version >= Version::V1_1
+    {
+        out.extend_from_slice(&[field::DELIVERY_REPORT, if dr { 0x80 } else { 0x81 }]);
+    }
+    out.push(field::CONTENT_LOCATION);
+    writer::text_string(out, n.content_location, "X-Mms-Content-Location")
+}
+
 /// m-retrieve-conf carrying an error status and no message (unknown, expired, or not the
 /// caller's). A text/plain body is required by the grammar (Content-Type is mandatory).
 pub fn retrieve_error(
@@ -219,6 +301,10 @@ mod tests {
                     send_conf_into(&mut out, tid, version, status, mid).unwrap();
                     let pdu = send_conf(tid, version, status, mid).encode().unwrap();
                     assert_eq!(out.get(1..), Some(pdu.as_slice()), "{tid:?} {mid:?}");
+                    let mut out = vec![9];
+                    forward_conf_into(&mut out, tid, version, status, mid).unwrap();
+                    let pdu = forward_conf(tid, version, status, mid).encode().unwrap();
+                    assert_eq!(out.get(1..), Some(pdu.as_slice()), "{tid:?} {mid:?}");
                 }
             }
         }
@@ -238,6 +324,124 @@ mod tests {
                 .encode()
                 .is_err()
         );
+    }
+
+    #[test]
+    fn notification_ind_into_writes_what_the_pdu_encodes() {
+        let long_location = format!("http://mmsc.example.net:8514/mms/{}-7", "a".repeat(300));
+        let long_from = format!("+{}/TYPE=PLMN", "1".repeat(40));
+        let tids: [&[u8]; 4] = [b"", b"0123abcd-0", b"\x80t", b"\x7fq"];
+        let froms = [
+            None,
+            Some("+358401234567/TYPE=PLMN"),
+            Some(""),
+            Some("\u{e9}x"),
+            Some(long_from.as_str()),
+        ];
+        let subjects = [
+            None,
+            Some(EncodedString::plain(&b"Hello"[..])),
+            Some(EncodedString::plain(&b""[..])),
+            Some(EncodedString::plain(
+                "Terveisi\u{e4} m\u{f6}kilt\u{e4}".as_bytes(),
+            )),
+            Some(EncodedString {
+                charset: Some(crate::charset::UTF_8),
+                text: "Terveisi\u{e4} m\u{f6}kilt\u{e4}".as_bytes().into(),
+            }),
+            Some(EncodedString {
+                charset: Some(crate::charset::US_ASCII),
+                text: Cow::Borrowed(&b"\x7fquoted"[..]),
+            }),
+            Some(EncodedString {
+                charset: Some(crate::charset::UTF_16LE),
+                text: Cow::Owned("a".repeat(40).into_bytes()),
+            }),
+        ];
+        let classes = [
+            None,
+            Some(Value::Octet(MessageClass::PERSONAL.0)),
+            Some(Value::Octet(0x81)),
+            Some(Value::Octet(0x83)),
+            Some(Value::Text(Cow::Borrowed(&b"Promotional-x"[..]))),
+        ];
+        let locations: [&[u8]; 3] = [b"http://x/mms/a-0", b"", long_location.as_bytes()];
+        let mut checked = 0;
+        for (i, tid) in tids.iter().enumerate() {
+            for (j, from) in froms.iter().enumerate() {
+                for (k, subject) in subjects.iter().enumerate() {
+                    for (l, class) in classes.iter().enumerate() {
+                        for (m, location) in locations.iter().enumerate() {
+                            let x = i + j + k + l + m;
+                            let n = Notification {
+                                tid,
+                                version: [
+                                    Version::V1_0,
+                                    Version::V1_1,
+                                    Version::V1_2,
+                                    Version::V1_3,
+                                ][x % 4],
+                                from: *from,
+                                subject: subject.clone(),
+                                class: class.clone(),
+                                size: [0, 127, 128, 10_135, u64::MAX][x % 5],
+                                expiry: [0, 1, 1_700_604_800, u64::MAX][(x / 2) % 4],
+                                content_location: location,
+                                delivery_report: [None, Some(true), Some(false)][x % 3],
+                            };
+                            let mut out = vec![7, 7];
+                            notification_ind_into(&mut out, &n).unwrap();
+                            let pdu = notification_ind(&n).encode().unwrap();
+                            assert_eq!(out.get(2..), Some(pdu.as_slice()), "{n:?}");
+                            checked += 1;
+                        }
+                    }
+                }
+            }
+        }
+        assert_eq!(checked, 4 * 5 * 7 * 5 * 3);
+        // What the Pdu refuses, this refuses alike.
+        let ok = Notification {
+            tid: b"t-0",
+            version: Version::V1_2,
+            from: Some("+358401/TYPE=PLMN"),
+            subject: None,
+            class: None,
+            size: 1,
+            expiry: 2,
+            content_location: b"http://x/mms/t-0",
+            delivery_report: Some(true),
+        };
+        let bad = [
+            Notification {
+                tid: b"t\0",
+                ..ok.clone()
+            },
+            Notification {
+                from: Some("a\0b"),
+                ..ok.clone()
+            },
+            Notification {
+                subject: Some(EncodedString::plain(&b"s\0"[..])),
+                ..ok.clone()
+            },
+            Notification {
+                class: Some(Value::Octet(0x10)),
+                ..ok.clone()
+            },
+            Notification {
+                class: Some(Value::Integer(3)),
+                ..ok.clone()
+            },
+            Notification {
+                content_location: b"x\0",
+                ..ok.clone()
+            },
+        ];
+        for n in &bad {
+            let e = notification_ind_into(&mut Vec::new(), n).unwrap_err();
+            assert_eq!(notification_ind(n).encode().unwrap_err(), e, "{n:?}");
+        }
     }
 
     #[test]

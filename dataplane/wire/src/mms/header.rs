@@ -371,6 +371,7 @@ impl Header<'_> {
     }
 
     /// The field code, for binary fields.
+    #[inline]
     pub fn code(&self) -> Option<u8> {
         match self.name {
             HeaderName::Field(c) => Some(c),

@@ -14,6 +14,7 @@ use crate::mms::header::{
     EncodedString, Header, HeaderName, TimeValue, Value, decode_value, encode_value, field,
 };
 use crate::reader::Reader;
+use crate::wsp::multipart::check_multipart;
 use crate::wsp::{Body, ContentType, decode_multipart, encode_multipart};
 use crate::{Limits, Warning, WarningKind, writer};
 
@@ -62,7 +63,7 @@ impl<'a> Pdu<'a> {
         buf: &'a [u8],
         limits: &Limits,
     ) -> Result<(Self, Vec<Warning>), DecodeError> {
-        Self::decode_all(buf, limits).map(|(p, w, _)| (p, w))
+        Self::decode_all(buf, limits, true).map(|(p, w, _)| (p, w))
     }
 
     /// Decode with `limits`, and say where the body starts in `buf` (just after the
@@ -72,12 +73,27 @@ impl<'a> Pdu<'a> {
         buf: &'a [u8],
         limits: &Limits,
     ) -> Result<(Self, Option<usize>), DecodeError> {
-        Self::decode_all(buf, limits).map(|(p, _, at)| (p, at))
+        Self::decode_all(buf, limits, true).map(|(p, _, at)| (p, at))
     }
 
+    /// As [`Pdu::decode_located`], for a caller that needs the headers only: a multipart body
+    /// is checked as the full decode checks it (`Err` exactly when, and with the error that,
+    /// [`Pdu::decode_located`] fails) but not split into its entries; the body is then
+    /// [`Body::Data`] of its octets (re-encoded, the same octets). Nothing is allocated for
+    /// the entries.
+    pub fn decode_located_unsplit(
+        buf: &'a [u8],
+        limits: &Limits,
+    ) -> Result<(Self, Option<usize>), DecodeError> {
+        Self::decode_all(buf, limits, false).map(|(p, _, at)| (p, at))
+    }
+
+    // Inlined into its callers: `split` is then a constant.
+    #[inline(always)]
     fn decode_all(
         buf: &'a [u8],
         limits: &Limits,
+        split: bool,
     ) -> Result<(Self, Vec<Warning>, Option<usize>), DecodeError> {
         if buf.len() > limits.max_pdu_bytes {
             return Err(DecodeError::new(
@@ -115,9 +131,12 @@ impl<'a> Pdu<'a> {
                     let body_at = r.offset();
                     body_offset = Some(body_at);
                     let rest = r.take_rest();
-                    let body = if ct.media.is_wsp_multipart() {
+                    let body = if ct.media.is_wsp_multipart() && split {
                         let mut br = Reader::with_base(rest, body_at);
                         Body::Multipart(decode_multipart(&mut br, limits, 0, &mut warnings)?)
+                    } else if ct.media.is_wsp_multipart() {
+                        check_multipart(&mut Reader::with_base(rest, body_at), limits)?;
+                        Body::Data(Cow::Borrowed(rest))
                     } else {
                         Body::Data(Cow::Borrowed(rest))
                     };
@@ -162,7 +181,10 @@ impl<'a> Pdu<'a> {
                 }
             }
         }
-        pdu.headers.sort_by_key(rank);
+        // Usually in order already (transaction id and version first): then nothing moves.
+        if !pdu.headers.is_sorted_by_key(rank) {
+            pdu.headers.sort_by_key(rank);
+        }
         Ok((pdu, warnings, body_offset))
     }
 
@@ -332,7 +354,7 @@ impl<'a> Pdu<'a> {
     pub fn get(&self, code: u8) -> Option<&Value<'a>> {
         self.headers
             .iter()
-            .find(|h| h.name == HeaderName::Field(code))
+            .find(|h| h.code() == Some(code))
             .map(|h| &h.value)
     }
 
@@ -340,7 +362,7 @@ impl<'a> Pdu<'a> {
     pub fn get_all(&self, code: u8) -> impl Iterator<Item = &Value<'a>> {
         self.headers
             .iter()
-            .filter(move |h| h.name == HeaderName::Field(code))
+            .filter(move |h| h.code() == Some(code))
             .map(|h| &h.value)
     }
 
@@ -599,6 +621,197 @@ mod tests {
         assert_eq!(p, Pdu::decode(b, &Limits::default()).unwrap());
         let (_, at) = Pdu::decode_located(NOTIFY_IND_1, &Limits::default()).unwrap();
         assert_eq!(at, None);
+    }
+
+    /// m-send-reqs whose multipart bodies hold what a part may: parameters (a charset among
+    /// them, or not), every kind of part header, a charset written after the Content-Type,
+    /// a nested multipart, and a nested multipart that does not decode.
+    fn multipart_send_reqs() -> Vec<Vec<u8>> {
+        use crate::wsp::{
+            ContentDisposition, DispositionKind, Param, ParamName, ParamValue, PartHeader,
+        };
+        let text_ct = ContentType::well_known(tables::CT_TEXT_PLAIN)
+            .with(ParamName::WellKnown(0x01), ParamValue::Integer(106))
+            .with(
+                ParamName::WellKnown(0x05),
+                ParamValue::Text(Cow::Borrowed(b"t.txt")),
+            );
+        let mut text = Part::new(text_ct, &b"hello"[..]);
+        text.headers = vec![
+            PartHeader::ContentId {
+                value: Cow::Borrowed(b"<t>"),
+                quoted: true,
+            },
+            PartHeader::ContentLocation(Cow::Borrowed(b"t.txt")),
+            PartHeader::ContentDisposition {
+                code: 0x2E,
+                value: ContentDisposition {
+                    kind: DispositionKind::Octet(0x81),
+                    params: vec![Param {
+                        name: ParamName::WellKnown(0x06),
+                        value: ParamValue::Text(Cow::Borrowed(b"t.txt")),
+                    }],
+                },
+            },
+            PartHeader::Text {
+                name: Cow::Borrowed(b"X-Extra"),
+                value: Cow::Borrowed(b"1"),
+            },
+            PartHeader::Other {
+                code: 0x0F,
+                raw: Cow::Borrowed(b"\x81"),
+            },
+        ];
+        let smil = Part::new(
+            ContentType::new(MediaType::Text(Cow::Borrowed(b"application/smil")))
+                .with(ParamName::Token(Cow::Borrowed(b"x")), ParamValue::NoValue),
+            &b"<smil/>"[..],
+        );
+        let nested = Part {
+            content_type: ContentType::well_known(tables::CT_MULTIPART_MIXED),
+            headers: vec![],
+            body: Body::Multipart(vec![Part::new(
+                ContentType::well_known(tables::CT_TEXT_PLAIN),
+                &b"inner"[..],
+            )]),
+        };
+        let head = |p: &mut Pdu<'_>| {
+            p.push(field::TRANSACTION_ID, Value::Text(Cow::Borrowed(b"T-9")));
+            p.push(field::MMS_VERSION, Value::Octet(0x92));
+            p.push(field::FROM, Value::From(None));
+            p.push(
+                field::TO,
+                Value::Encoded(EncodedString::plain(&b"+358401/TYPE=PLMN"[..])),
+            );
+        };
+        let mut out = Vec::new();
+        let related = ContentType::well_known(tables::CT_MULTIPART_RELATED).with(
+            ParamName::WellKnown(0x09),
+            ParamValue::Text(Cow::Borrowed(b"application/smil")),
+        );
+        for parts in [
+            vec![smil.clone(), text.clone(), nested.clone()],
+            vec![text.clone()],
+            vec![],
+        ] {
+            let mut p = Pdu::new(MessageType::SEND_REQ);
+            head(&mut p);
+            p.set_body(related.clone(), Body::Multipart(parts));
+            out.push(p.encode().unwrap());
+        }
+        // Raw entries: the mmsd one with its charset after the Content-Type, and a
+        // multipart/mixed entry whose data is not a multipart.
+        let mut p = Pdu::new(MessageType::SEND_REQ);
+        head(&mut p);
+        p.set_body(
+            ContentType::well_known(tables::CT_MULTIPART_MIXED),
+            Body::Data(Cow::Borrowed(b"")),
+        );
+        let mut b = p.encode().unwrap();
+        b.extend_from_slice(&[0x02, 0x1C, 0x05, 0x83, 0x85]);
+        b.extend_from_slice(b"Text.txt\0");
+        b.extend_from_slice(&[0x81, 0x83, 0xC0, 0x22]);
+        b.extend_from_slice(b"<Text.txt>\0");
+        b.extend_from_slice(b"hello");
+        b.extend_from_slice(&[0x01, 0x03, 0xA3, 0x81, 0x83, 0xFF, 0x01, 0x02]);
+        out.push(b);
+        out
+    }
+
+    #[test]
+    fn unsplit_decode_agrees_with_the_full_decode() {
+        let tight = [
+            Limits::default(),
+            Limits {
+                max_headers: 5,
+                max_parts: 2,
+                max_depth: 0,
+                max_params: 1,
+                ..Limits::default()
+            },
+            Limits {
+                max_headers: 1,
+                max_parts: 1,
+                max_params: 0,
+                ..Limits::default()
+            },
+        ];
+        // Inputs that decode with entries, and that fail in the body.
+        let (mut split, mut body_errors) = (0, 0);
+        let mut check = |buf: &[u8], limits: &Limits| {
+            let full = Pdu::decode_located(buf, limits);
+            let unsplit = Pdu::decode_located_unsplit(buf, limits);
+            match (full, unsplit) {
+                (Ok((f, fat)), Ok((u, uat))) => {
+                    split += usize::from(matches!(f.body, Some(Body::Multipart(_))));
+                    assert_eq!(fat, uat, "{buf:02x?}");
+                    assert_eq!(f.message_type, u.message_type);
+                    assert_eq!(f.headers, u.headers);
+                    assert_eq!(f.content_type, u.content_type);
+                    match f.body {
+                        Some(Body::Multipart(_)) => {
+                            let rest = fat.and_then(|at| buf.get(at..)).unwrap();
+                            assert_eq!(u.body, Some(Body::Data(Cow::Borrowed(rest))));
+                            // The body's octets again behind the headers, parts or not.
+                            if let Ok(e) = u.encode() {
+                                assert!(e.ends_with(rest));
+                            }
+                        }
+                        other => assert_eq!(other, u.body),
+                    }
+                }
+                (Err(f), Err(u)) => {
+                    assert_eq!(f, u, "{buf:02x?}");
+                    body_errors += usize::from(f.offset > 60);
+                }
+                (f, u) => panic!("{buf:02x?}: {f:?} / {u:?}"),
+            }
+        };
+        let mut cases = 0;
+        for base in multipart_send_reqs() {
+            for limits in &tight {
+                check(&base, limits);
+                for n in 0..base.len() {
+                    check(&base[..n], limits);
+                    let mut cut = base.clone();
+                    cut.remove(n);
+                    check(&cut, limits);
+                    let mut grown = base.clone();
+                    grown.insert(n, base[n]);
+                    check(&grown, limits);
+                    for v in [
+                        0x00,
+                        0x01,
+                        0x02,
+                        0x03,
+                        0x05,
+                        0x1E,
+                        0x1F,
+                        0x20,
+                        0x22,
+                        0x7F,
+                        0x80,
+                        0x81,
+                        0x83,
+                        0x85,
+                        0x8E,
+                        0xAE,
+                        0xC0,
+                        0xC5,
+                        0xFF,
+                        base[n] ^ 1,
+                        base[n] ^ 0x80,
+                    ] {
+                        let mut m = base.clone();
+                        m[n] = v;
+                        check(&m, limits);
+                        cases += 1;
+                    }
+                }
+            }
+        }
+        assert!(cases > 10_000, "{cases}");
+        assert!(split > 1000 && body_errors > 1000, "{split} {body_errors}");
     }
 
     #[test]

@@ -263,6 +263,97 @@ fn decode_param<'a>(r: &mut Reader<'a>) -> Result<Param<'a>, DecodeError> {
     }
 }
 
+/// Where decoded items go: kept in a `Vec`, or only counted by a check that keeps nothing
+/// (the limits on their number apply alike).
+pub(crate) trait Tally<T> {
+    /// How many so far.
+    fn count(&self) -> usize;
+    /// One more.
+    fn add(&mut self, item: T);
+}
+
+impl<T> Tally<T> for Vec<T> {
+    #[inline]
+    fn count(&self) -> usize {
+        self.len()
+    }
+
+    #[inline]
+    fn add(&mut self, item: T) {
+        self.push(item);
+    }
+}
+
+/// Where decoded parameters go, and the charset they give ([`ContentType::charset`]).
+pub(crate) trait ParamSink<'a>: Tally<Param<'a>> {
+    /// The charset of the parameters so far.
+    fn charset(&self) -> Option<u64>;
+}
+
+impl<'a> ParamSink<'a> for Vec<Param<'a>> {
+    #[inline]
+    fn charset(&self) -> Option<u64> {
+        self.iter().find_map(param_charset)
+    }
+}
+
+/// Parameters counted, and the charset they give, without keeping them.
+#[derive(Debug, Default)]
+pub(crate) struct ParamTally {
+    count: usize,
+    charset: Option<u64>,
+}
+
+impl<'a> Tally<Param<'a>> for ParamTally {
+    #[inline]
+    fn count(&self) -> usize {
+        self.count
+    }
+
+    #[inline]
+    fn add(&mut self, p: Param<'a>) {
+        self.count += 1;
+        if self.charset.is_none() {
+            self.charset = param_charset(&p);
+        }
+    }
+}
+
+impl ParamSink<'_> for ParamTally {
+    #[inline]
+    fn charset(&self) -> Option<u64> {
+        self.charset
+    }
+}
+
+/// The charset a parameter gives, if it is a charset parameter with a known value.
+fn param_charset(p: &Param<'_>) -> Option<u64> {
+    match (&p.name, &p.value) {
+        (ParamName::WellKnown(0x01), ParamValue::Integer(m)) => Some(*m),
+        (ParamName::WellKnown(0x01), v) => v
+            .as_text()
+            .and_then(|t| std::str::from_utf8(t).ok())
+            .and_then(charset::mib),
+        _ => None,
+    }
+}
+
+// Inlined: returning the large Result through memory costs more than the call.
+#[inline(always)]
+fn decode_params_into<'a, S: ParamSink<'a>>(
+    r: &mut Reader<'a>,
+    limits: &Limits,
+    params: &mut S,
+) -> Result<(), DecodeError> {
+    while !r.is_empty() {
+        if params.count() >= limits.max_params {
+            return Err(r.err(ErrorKind::Limit(Limit::Params)));
+        }
+        params.add(decode_param(r)?);
+    }
+    Ok(())
+}
+
 /// Decode parameters until `r` is exhausted.
 // Inlined: returning the large Result through memory costs more than the call.
 #[inline(always)]
@@ -271,12 +362,7 @@ pub fn decode_params<'a>(
     limits: &Limits,
 ) -> Result<Vec<Param<'a>>, DecodeError> {
     let mut params = Vec::new();
-    while !r.is_empty() {
-        if params.len() >= limits.max_params {
-            return Err(r.err(ErrorKind::Limit(Limit::Params)));
-        }
-        params.push(decode_param(r)?);
-    }
+    decode_params_into(r, limits, &mut params)?;
     Ok(params)
 }
 
@@ -379,14 +465,7 @@ impl<'a> ContentType<'a> {
 
     /// The charset MIBenum, if a charset parameter is present.
     pub fn charset(&self) -> Option<u64> {
-        self.params.iter().find_map(|p| match (&p.name, &p.value) {
-            (ParamName::WellKnown(0x01), ParamValue::Integer(m)) => Some(*m),
-            (ParamName::WellKnown(0x01), v) => v
-                .as_text()
-                .and_then(|t| std::str::from_utf8(t).ok())
-                .and_then(charset::mib),
-            _ => None,
-        })
+        self.params.charset()
     }
 
     /// A copy that owns its data.
@@ -401,13 +480,24 @@ impl<'a> ContentType<'a> {
     // Inlined: returning the large Result through memory costs more than the call.
     #[inline(always)]
     pub fn decode(r: &mut Reader<'a>, limits: &Limits) -> Result<Self, DecodeError> {
+        let mut params = Vec::new();
+        let media = Self::decode_into(r, limits, &mut params)?;
+        Ok(ContentType { media, params })
+    }
+
+    /// Decode a Content-type-value: its media type, its parameters into `params`.
+    // Inlined: returning the large Result through memory costs more than the call.
+    #[inline(always)]
+    pub(crate) fn decode_into<S: ParamSink<'a>>(
+        r: &mut Reader<'a>,
+        limits: &Limits,
+        params: &mut S,
+    ) -> Result<MediaType<'a>, DecodeError> {
         let at = r.offset();
         match r.peek() {
             None => Err(r.err(ErrorKind::Truncated { needed: 1 })),
             // Constrained-media: Short-integer.
-            Some(b) if b >= 0x80 => Ok(ContentType::new(MediaType::WellKnown(u16::from(
-                r.short_integer()?,
-            )))),
+            Some(b) if b >= 0x80 => Ok(MediaType::WellKnown(u16::from(r.short_integer()?))),
             // Content-general-form: Value-length Media-type.
             Some(0..=0x1F) => {
                 let mut v = r.value_region()?;
@@ -422,13 +512,11 @@ impl<'a> ContentType<'a> {
                     }
                     Some(_) => MediaType::Text(Cow::Borrowed(v.text_string()?)),
                 };
-                let params = decode_params(&mut v, limits)?;
-                Ok(ContentType { media, params })
+                decode_params_into(&mut v, limits, params)?;
+                Ok(media)
             }
             // Constrained-media: Extension-media.
-            Some(_) => Ok(ContentType::new(MediaType::Text(Cow::Borrowed(
-                r.text_string()?,
-            )))),
+            Some(_) => Ok(MediaType::Text(Cow::Borrowed(r.text_string()?))),
         }
     }
 

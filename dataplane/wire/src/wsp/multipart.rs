@@ -11,7 +11,9 @@ use std::borrow::Cow;
 
 use crate::error::{DecodeError, EncodeError, ErrorKind, Limit};
 use crate::reader::{QUOTED_STRING, Reader};
-use crate::wsp::content_type::{ContentDisposition, ContentType, Param, ParamName, ParamValue};
+use crate::wsp::content_type::{
+    ContentDisposition, ContentType, Param, ParamName, ParamSink, ParamTally, ParamValue, Tally,
+};
 use crate::wsp::tables::header;
 use crate::{Limits, Warning, WarningKind, writer};
 
@@ -260,15 +262,15 @@ impl<'a> Part<'a> {
 
 // Inlined: returning the large Result through memory costs more than the call.
 #[inline(always)]
-fn decode_part_headers<'a>(
+fn decode_part_headers<'a, H: Tally<PartHeader<'a>>, P: ParamSink<'a>>(
     r: &mut Reader<'a>,
-    ct: &mut ContentType<'a>,
+    params: &mut P,
     limits: &Limits,
     warnings: &mut Vec<Warning>,
-) -> Result<Vec<PartHeader<'a>>, DecodeError> {
-    let mut headers = Vec::new();
+    headers: &mut H,
+) -> Result<(), DecodeError> {
     while let Some(b) = r.peek() {
-        if headers.len() >= limits.max_headers {
+        if headers.count() >= limits.max_headers {
             return Err(r.err(ErrorKind::Limit(Limit::Headers)));
         }
         let at = r.offset();
@@ -282,29 +284,29 @@ fn decode_part_headers<'a>(
                     } else {
                         (r.text_string()?, false)
                     };
-                    headers.push(PartHeader::ContentId {
+                    headers.add(PartHeader::ContentId {
                         value: Cow::Borrowed(v),
                         quoted,
                     });
                 }
                 header::CONTENT_LOCATION => {
-                    headers.push(PartHeader::ContentLocation(Cow::Borrowed(r.text_string()?)))
+                    headers.add(PartHeader::ContentLocation(Cow::Borrowed(r.text_string()?)))
                 }
                 header::CONTENT_DISPOSITION | header::CONTENT_DISPOSITION_14
                     if r.at_value_length() =>
                 {
                     let value = ContentDisposition::decode(r, limits)?;
-                    headers.push(PartHeader::ContentDisposition { code, value });
+                    headers.add(PartHeader::ContentDisposition { code, value });
                 }
                 // A charset written after the Content-Type value instead of inside it (seen
                 // from handsets): it is the part's charset. Fold it in, and say so.
                 header::ACCEPT_CHARSET_11
-                    if ct.charset().is_none()
-                        && ct.params.len() < limits.max_params
+                    if params.charset().is_none()
+                        && params.count() < limits.max_params
                         && matches!(r.peek(), Some(0x80..) | Some(1..=8)) =>
                 {
                     let mib = r.integer_value()?;
-                    ct.params.push(Param {
+                    params.add(Param {
                         name: ParamName::WellKnown(0x01),
                         value: ParamValue::Integer(mib),
                     });
@@ -313,7 +315,7 @@ fn decode_part_headers<'a>(
                         kind: WarningKind::CharsetOutsideContentType,
                     });
                 }
-                _ => headers.push(PartHeader::Other {
+                _ => headers.add(PartHeader::Other {
                     code,
                     raw: Cow::Borrowed(r.raw_value()?),
                 }),
@@ -321,7 +323,7 @@ fn decode_part_headers<'a>(
         } else if (0x20..0x7F).contains(&b) {
             let name = r.until_nul()?;
             let value = r.text_string()?;
-            headers.push(PartHeader::Text {
+            headers.add(PartHeader::Text {
                 name: Cow::Borrowed(name),
                 value: Cow::Borrowed(value),
             });
@@ -332,7 +334,7 @@ fn decode_part_headers<'a>(
             }));
         }
     }
-    Ok(headers)
+    Ok(())
 }
 
 /// Decode a multipart body (everything in `r`).
@@ -363,7 +365,14 @@ pub fn decode_multipart<'a>(
         let data_at = r.offset();
         let data = r.take(data_len)?;
         let mut content_type = ContentType::decode(&mut hr, limits)?;
-        let headers = decode_part_headers(&mut hr, &mut content_type, limits, warnings)?;
+        let mut headers = Vec::new();
+        decode_part_headers(
+            &mut hr,
+            &mut content_type.params,
+            limits,
+            warnings,
+            &mut headers,
+        )?;
         let body = if content_type.media.is_wsp_multipart() && depth < limits.max_depth {
             let mut nested_warnings = Vec::new();
             let mut dr = Reader::with_base(data, data_at);
@@ -403,6 +412,53 @@ pub fn decode_multipart<'a>(
         r.take_rest();
     }
     Ok(parts)
+}
+
+/// Headers counted, not kept.
+struct HeaderCount(usize);
+
+impl<T> Tally<T> for HeaderCount {
+    #[inline]
+    fn count(&self) -> usize {
+        self.0
+    }
+
+    #[inline]
+    fn add(&mut self, _: T) {
+        self.0 += 1;
+    }
+}
+
+/// Check a multipart body (everything in `r`) as [`decode_multipart`] decodes it, keeping
+/// nothing: `Err` exactly when, and with the error that, `decode_multipart` fails. Nested
+/// multiparts are not looked into (one that does not decode is kept as data, no error).
+pub(crate) fn check_multipart(r: &mut Reader<'_>, limits: &Limits) -> Result<(), DecodeError> {
+    if r.is_empty() {
+        return Ok(());
+    }
+    let count_at = r.offset();
+    let count = r.uintvar()? as usize;
+    if count > limits.max_parts {
+        return Err(r.err_at(ErrorKind::Limit(Limit::Parts), count_at));
+    }
+    // Warnings are not kept; this stays empty unless a charset is folded in.
+    let mut warnings = Vec::new();
+    for _ in 0..count {
+        let headers_len = r.uintvar()? as usize;
+        let data_len = r.uintvar()? as usize;
+        let mut hr = r.sub(headers_len)?;
+        r.take(data_len)?;
+        let mut params = ParamTally::default();
+        ContentType::decode_into(&mut hr, limits, &mut params)?;
+        decode_part_headers(
+            &mut hr,
+            &mut params,
+            limits,
+            &mut warnings,
+            &mut HeaderCount(0),
+        )?;
+    }
+    Ok(())
 }
 
 /// Encode a multipart body.
