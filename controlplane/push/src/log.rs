@@ -87,12 +87,43 @@ impl LogSender {
 
 fn push_line(out: &mut String, at: u64, msisdn: &str, pdu: &[u8]) {
     out.push_str("{\"at\":");
-    out.push_str(&at.to_string());
+    out.push_str(itoa::Buffer::new().format(at));
     out.push_str(",\"to\":");
-    out.push_str(&Json::from(msisdn).to_string());
+    push_json_string(out, msisdn);
     out.push_str(",\"pdu_base64\":\"");
     B64.encode_string(pdu, out);
     out.push_str("\"}\n");
+}
+
+/// `s` as a JSON string, quoted and escaped as serde_json writes it.
+fn push_json_string(out: &mut String, s: &str) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    out.push('"');
+    let mut plain = 0;
+    for (i, b) in s.bytes().enumerate() {
+        let esc = match b {
+            b'"' => "\\\"",
+            b'\\' => "\\\\",
+            b'\n' => "\\n",
+            b'\r' => "\\r",
+            b'\t' => "\\t",
+            0x08 => "\\b",
+            0x0c => "\\f",
+            0x00..=0x1f => "",
+            _ => continue,
+        };
+        out.push_str(s.get(plain..i).unwrap_or(""));
+        plain = i + 1;
+        if esc.is_empty() {
+            out.push_str("\\u00");
+            out.push(char::from(HEX[usize::from(b >> 4)]));
+            out.push(char::from(HEX[usize::from(b & 0xf)]));
+        } else {
+            out.push_str(esc);
+        }
+    }
+    out.push_str(s.get(plain..).unwrap_or(""));
+    out.push('"');
 }
 
 fn now() -> u64 {
@@ -270,6 +301,23 @@ pub fn read_log(path: &Path) -> Result<Vec<LoggedPush>, LogError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn json_strings_are_written_as_serde_json_writes_them() {
+        let mut inputs: Vec<String> = vec![
+            String::new(),
+            "+358401234567".into(),
+            "a\"b\\c/d".into(),
+            "tab\tnl\ncr\rbs\u{8}ff\u{c}".into(),
+            "é€😀 and \u{7f}".into(),
+        ];
+        inputs.extend((0u8..0x80).map(|b| format!("x{}y", char::from(b))));
+        for s in &inputs {
+            let mut out = String::new();
+            push_json_string(&mut out, s);
+            assert_eq!(out, Json::from(s.as_str()).to_string(), "{s:?}");
+        }
+    }
 
     #[test]
     fn entry_round_trip() {
