@@ -18,9 +18,10 @@
 //!   there are cores (`ethtool -L IFACE combined N`; refused at start otherwise), and should
 //!   have exactly as many: MM1/MM4 frames that RSS puts on a queue without a socket pass to
 //!   the kernel unserved (`xdp.redirect_no_socket`; a warning at start).
-//! - **Sockets**: [`XskConfig`] defaults (4096 frames of 2048 octets, an 8 MiB UMEM per
-//!   socket, on 2 MiB hugepages when enough are free, zero-copy when the driver has it, else
-//!   copy mode), the interface's MTU (at most what a frame holds).
+//! - **Sockets**: `dataplane.afxdp_frames` frames of 2048 octets (16384 by default: a 32 MiB
+//!   UMEM per socket, 8192-entry rings), on 2 MiB hugepages when enough are free, zero-copy
+//!   when the driver has it, else copy mode; the interface's MTU (at most what a frame
+//!   holds).
 //! - **Stacks**: every core's stack owns `address` (neighbours are gleaned from the frames
 //!   received, so a peer's ARP reply reaching one queue serves all), with the interface's
 //!   MAC, MM1 on the port of `mm1.listen` (its address is ignored: the stack serves
@@ -690,6 +691,7 @@ mod running {
                 );
             }
             let xsk = XskConfig {
+                frame_count: dp.afxdp_frames,
                 mtu: facts
                     .mtu
                     .min(FrameSize::B2048.max_frame() - ETHERNET_HEADER),

@@ -543,6 +543,10 @@ pub struct Dataplane {
     /// Descriptors per rx and per tx ring of the dpdk port's queues (DPDK rounds them to what
     /// the NIC takes), 64 to 16384. Default 2048.
     pub dpdk_descriptors: u16,
+    /// Frames of each AF_XDP socket's UMEM, for afxdp: a power of two, 256 to 262144; half
+    /// receive (the rx and fill rings have that many entries), half transmit. Default 16384
+    /// (32 MiB of 2 KiB frames).
+    pub afxdp_frames: u32,
     /// How the XDP program attaches, for xdp and afxdp. Default [`XdpMode::Auto`].
     pub xdp_mode: XdpMode,
     /// New TCP connections (SYNs) to the MMSC's listeners allowed per second from one source
@@ -566,6 +570,7 @@ impl Default for Dataplane {
             address: None,
             dpdk_args: Vec::new(),
             dpdk_descriptors: 2048,
+            afxdp_frames: 16384,
             xdp_mode: XdpMode::Auto,
             syn_rate_per_source: 0,
             syn_burst: 32,
@@ -939,6 +944,15 @@ impl Push {
 
 impl Dataplane {
     fn check(&self, out: &mut Findings) {
+        if !(256..=262_144).contains(&self.afxdp_frames) || !self.afxdp_frames.is_power_of_two() {
+            out.add(
+                "dataplane.afxdp_frames",
+                format!(
+                    "{} is not a power of two between 256 and 262144",
+                    self.afxdp_frames
+                ),
+            );
+        }
         if !(64..=16384).contains(&self.dpdk_descriptors) {
             out.add(
                 "dataplane.dpdk_descriptors",
@@ -1145,6 +1159,7 @@ fn read_dataplane(r: &mut Reader, root: &DeTable<'_>) -> Dataplane {
         syn_burst: s.get("syn_burst", d.syn_burst, uint),
         idle_poll_us: s.get("idle_poll_us", d.idle_poll_us, uint),
         dpdk_descriptors: s.get("dpdk_descriptors", d.dpdk_descriptors, uint),
+        afxdp_frames: s.get("afxdp_frames", d.afxdp_frames, uint),
     };
     s.finish();
     dataplane
@@ -2015,6 +2030,23 @@ syn_burst = 0
         assert_eq!(ps.len(), 2, "{ps:#?}");
         // A burst with no rate is harmless; a rate with the xdp backend is what it is for.
         assert!(parse("[dataplane]\nsyn_burst = 0\n").is_ok());
+        // AF_XDP UMEM sizes.
+        assert_eq!(Config::default().dataplane.afxdp_frames, 16384);
+        let c = parse("[dataplane]\nafxdp_frames = 4096\n").unwrap();
+        assert_eq!(c.dataplane.afxdp_frames, 4096);
+        for (v, message) in [
+            ("128", "128 is not a power of two between 256 and 262144"),
+            ("5000", "5000 is not a power of two between 256 and 262144"),
+            (
+                "524288",
+                "524288 is not a power of two between 256 and 262144",
+            ),
+            ("-1", "must not be negative, found -1"),
+        ] {
+            let ps = problems(&format!("[dataplane]\nafxdp_frames = {v}\n"));
+            assert_eq!(at(&ps, "dataplane.afxdp_frames").message, message, "{v}");
+            assert_eq!(ps.len(), 1, "{ps:#?}");
+        }
         // dpdk ring sizes.
         assert_eq!(Config::default().dataplane.dpdk_descriptors, 2048);
         let c = parse("[dataplane]\ndpdk_descriptors = 4096\n").unwrap();
