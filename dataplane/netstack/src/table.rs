@@ -47,7 +47,7 @@ pub(crate) enum Route {
         /// A SYN without ACK or RST: a connection attempt.
         syn: bool,
     },
-    /// ARP or ICMPv6 (neighbour discovery): what it teaches may let any socket send.
+    /// ARP or ICMPv6 neighbour discovery: what it teaches may let any socket send.
     Neighbor,
     /// Anything else (ICMP echo, a frame the classifier dropped, not IP, ...).
     Other,
@@ -112,8 +112,14 @@ impl Table {
                     .get(12..14)
                     .map_or(0, |b| u16::from_be_bytes([b[0], b[1]]));
                 let next_header = frame.get(20).copied();
+                // Neighbour discovery: router solicitation / advertisement, neighbour
+                // solicitation / advertisement, redirect (ICMPv6 types 133-137) right after
+                // the IPv6 header, as RFC 4861 sends them. Echo and the rest teach nothing.
+                let icmpv6_type = frame.get(54).copied().unwrap_or(0);
                 if ethertype == ETHERTYPE_ARP
-                    || (ethertype == ETHERTYPE_IPV6 && next_header == Some(IP_PROTO_ICMPV6))
+                    || (ethertype == ETHERTYPE_IPV6
+                        && next_header == Some(IP_PROTO_ICMPV6)
+                        && (133..=137).contains(&icmpv6_type))
                 {
                     Route::Neighbor
                 } else {
@@ -370,5 +376,128 @@ impl<'f, T: TxToken> Device for OneFrame<'f, T> {
 
     fn capabilities(&self) -> DeviceCapabilities {
         self.caps.clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use smoltcp::phy::ChecksumCapabilities;
+    use smoltcp::wire::{
+        ArpOperation, ArpPacket, ArpRepr, EthernetAddress, EthernetFrame, EthernetProtocol,
+        EthernetRepr, Icmpv6Packet, Icmpv6Repr, IpProtocol, Ipv4Address, Ipv4Packet, Ipv4Repr,
+        Ipv6Address, Ipv6Packet, Ipv6Repr, NdiscRepr, TcpControl, TcpPacket, TcpRepr, TcpSeqNumber,
+    };
+
+    const A: EthernetAddress = EthernetAddress([2, 0, 0, 0, 0, 1]);
+    const B: EthernetAddress = EthernetAddress([2, 0, 0, 0, 0, 2]);
+    const V6A: Ipv6Address = Ipv6Address::new(0xfd00, 0, 0, 0, 0, 0, 0, 1);
+    const V6B: Ipv6Address = Ipv6Address::new(0xfd00, 0, 0, 0, 0, 0, 0, 2);
+
+    fn eth(ethertype: EthernetProtocol, payload: usize) -> (Vec<u8>, usize) {
+        let e = EthernetRepr {
+            src_addr: A,
+            dst_addr: B,
+            ethertype,
+        };
+        let mut buf = vec![0; e.buffer_len() + payload];
+        e.emit(&mut EthernetFrame::new_unchecked(&mut buf));
+        (buf, e.buffer_len())
+    }
+
+    fn tcp(control: TcpControl, ack: bool) -> Vec<u8> {
+        let t = TcpRepr {
+            src_port: 40_000,
+            dst_port: 8514,
+            control,
+            seq_number: TcpSeqNumber(1),
+            ack_number: ack.then_some(TcpSeqNumber(2)),
+            window_len: 1024,
+            window_scale: None,
+            max_seg_size: None,
+            sack_permitted: false,
+            sack_ranges: [None; 3],
+            timestamp: None,
+            payload: &[],
+        };
+        let (src, dst) = (Ipv4Address::new(10, 0, 0, 1), Ipv4Address::new(10, 0, 0, 2));
+        let ip = Ipv4Repr {
+            src_addr: src,
+            dst_addr: dst,
+            next_header: IpProtocol::Tcp,
+            payload_len: t.buffer_len(),
+            hop_limit: 64,
+        };
+        let (mut buf, at) = eth(EthernetProtocol::Ipv4, 20 + t.buffer_len());
+        let caps = ChecksumCapabilities::default();
+        let mut p = Ipv4Packet::new_unchecked(&mut buf[at..]);
+        ip.emit(&mut p, &caps);
+        t.emit(
+            &mut TcpPacket::new_unchecked(p.payload_mut()),
+            &IpAddress::Ipv4(src),
+            &IpAddress::Ipv4(dst),
+            &caps,
+        );
+        buf
+    }
+
+    fn icmpv6(repr: Icmpv6Repr<'_>) -> Vec<u8> {
+        let ip = Ipv6Repr {
+            src_addr: V6A,
+            dst_addr: V6B,
+            next_header: IpProtocol::Icmpv6,
+            payload_len: repr.buffer_len(),
+            hop_limit: 255,
+        };
+        let (mut buf, at) = eth(EthernetProtocol::Ipv6, 40 + repr.buffer_len());
+        let mut p = Ipv6Packet::new_unchecked(&mut buf[at..]);
+        ip.emit(&mut p);
+        repr.emit(
+            &V6A,
+            &V6B,
+            &mut Icmpv6Packet::new_unchecked(p.payload_mut()),
+            &ChecksumCapabilities::default(),
+        );
+        buf
+    }
+
+    #[test]
+    fn frames_are_routed_by_what_they_are() {
+        let t = Table::new();
+        assert_eq!(
+            t.route(&tcp(TcpControl::Syn, false)),
+            Route::Listen { syn: true }
+        );
+        assert_eq!(
+            t.route(&tcp(TcpControl::None, true)),
+            Route::Listen { syn: false }
+        );
+        assert_eq!(
+            t.route(&tcp(TcpControl::Rst, false)),
+            Route::Listen { syn: false }
+        );
+        let arp = ArpRepr::EthernetIpv4 {
+            operation: ArpOperation::Request,
+            source_hardware_addr: A,
+            source_protocol_addr: Ipv4Address::new(10, 0, 0, 1),
+            target_hardware_addr: EthernetAddress([0; 6]),
+            target_protocol_addr: Ipv4Address::new(10, 0, 0, 2),
+        };
+        let (mut buf, at) = eth(EthernetProtocol::Arp, arp.buffer_len());
+        arp.emit(&mut ArpPacket::new_unchecked(&mut buf[at..]));
+        assert_eq!(t.route(&buf), Route::Neighbor);
+        let ns = icmpv6(Icmpv6Repr::Ndisc(NdiscRepr::NeighborSolicit {
+            target_addr: V6B,
+            lladdr: Some(A.into()),
+        }));
+        assert_eq!(t.route(&ns), Route::Neighbor);
+        let echo = icmpv6(Icmpv6Repr::EchoRequest {
+            ident: 1,
+            seq_no: 1,
+            data: b"ping",
+        });
+        assert_eq!(t.route(&echo), Route::Other, "an echo teaches no neighbour");
+        assert_eq!(t.route(&[]), Route::Other);
+        assert_eq!(t.route(&[0xff; 13]), Route::Other);
     }
 }
