@@ -1317,6 +1317,52 @@ fn a_retransmitted_syn_is_answered_by_its_own_socket() {
 }
 
 #[test]
+fn connection_churn_leaves_no_socket_behind() {
+    let mut cfg = config();
+    cfg.listen_backlog = 8;
+    cfg.max_connections = 128;
+    cfg.rx_buffer_bytes = 4096;
+    cfg.tx_buffer_bytes = 4096;
+    let mut net = Net::with_ring(cfg, 256);
+    for wave in 0..4 {
+        // 60 connections, each one request that asks the server to close; half of the
+        // clients close first, half wait for the server's FIN.
+        let cs: Vec<usize> = (0..60).map(|_| net.connect()).collect();
+        for &c in &cs {
+            let mut req = submit(&format!("W{wave}-{c}"));
+            let at = req.windows(2).position(|w| w == b"\r\n").unwrap() + 2;
+            req.splice(at..at, b"Connection: close\r\n".iter().copied());
+            net.send(c, &req);
+        }
+        for &c in &cs {
+            let r = net.responses(c, 1);
+            assert_eq!(r[0].send_conf().0, format!("W{wave}-{c}").as_bytes());
+            if c % 2 == 0 {
+                net.sock(c).close();
+            }
+        }
+        net.run_until("all released", |net| net.stack.open_connections() == 0);
+        for &c in &cs {
+            net.sock(c).close();
+        }
+        net.run_until("clients closed", |net| {
+            cs.iter()
+                .all(|&c| matches!(net.state(c), tcp::State::TimeWait | tcp::State::Closed))
+        });
+        for _ in 0..20 {
+            net.step();
+        }
+        assert_eq!(net.stack.listening(), 8, "wave {wave}");
+        assert!(
+            net.stack.sockets_allocated() <= 8 + 8,
+            "wave {wave}: {} sockets: listening and spares only",
+            net.stack.sockets_allocated()
+        );
+    }
+    assert_eq!(net.stats.mm1.accepted.load(Ordering::Relaxed), 240);
+}
+
+#[test]
 fn five_hundred_connections_are_served_at_once() {
     let mut cfg = config();
     cfg.listen_backlog = 64;
