@@ -8,13 +8,15 @@
 //! a received frame (whatever smoltcp would answer to it is discarded).
 
 use smoltcp::iface::{Interface, PollIngressSingleResult, SocketSet};
-use smoltcp::phy::{ChecksumCapabilities, Device, DeviceCapabilities, RxToken, TxToken};
+use smoltcp::phy::{ChecksumCapabilities, DeviceCapabilities, TxToken};
 use smoltcp::time::Instant;
 use smoltcp::wire::{
     ArpOperation, ArpPacket, ArpRepr, EthernetAddress, EthernetFrame, EthernetProtocol,
     EthernetRepr, Icmpv6Packet, Icmpv6Repr, IpAddress, IpProtocol, Ipv4Address, Ipv6Address,
     Ipv6Packet, Ipv6Repr, NdiscNeighborFlags, NdiscRepr,
 };
+
+use crate::table::OneFrame;
 
 /// The source (address, MAC) of an untagged IPv4 or IPv6 frame, when its MAC is unicast.
 pub(crate) fn source_of(frame: &[u8]) -> Option<(IpAddress, EthernetAddress)> {
@@ -108,30 +110,16 @@ pub(crate) fn inject(
     frame: &[u8],
     now: Instant,
 ) -> bool {
-    let mut dev = Inject {
+    let mut dev = OneFrame {
         frame: Some(frame),
-        caps: caps.clone(),
+        tx: Some(Discard),
+        caps,
     };
     iface.poll_ingress_single(now, &mut dev, sockets) != PollIngressSingleResult::None
 }
 
-struct Inject<'f> {
-    frame: Option<&'f [u8]>,
-    caps: DeviceCapabilities,
-}
-
-struct InjectRx<'f>(&'f [u8]);
-
+/// A transmission thrown away.
 struct Discard;
-
-impl RxToken for InjectRx<'_> {
-    fn consume<R, F>(self, f: F) -> R
-    where
-        F: FnOnce(&[u8]) -> R,
-    {
-        f(self.0)
-    }
-}
 
 impl TxToken for Discard {
     fn consume<R, F>(self, len: usize, f: F) -> R
@@ -139,29 +127,6 @@ impl TxToken for Discard {
         F: FnOnce(&mut [u8]) -> R,
     {
         f(&mut vec![0; len])
-    }
-}
-
-impl<'f> Device for Inject<'f> {
-    type RxToken<'a>
-        = InjectRx<'f>
-    where
-        Self: 'a;
-    type TxToken<'a>
-        = Discard
-    where
-        Self: 'a;
-
-    fn receive(&mut self, _timestamp: Instant) -> Option<(Self::RxToken<'_>, Self::TxToken<'_>)> {
-        self.frame.take().map(|f| (InjectRx(f), Discard))
-    }
-
-    fn transmit(&mut self, _timestamp: Instant) -> Option<Self::TxToken<'_>> {
-        None
-    }
-
-    fn capabilities(&self) -> DeviceCapabilities {
-        self.caps.clone()
     }
 }
 
