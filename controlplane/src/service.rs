@@ -588,17 +588,12 @@ impl Service {
         status: ResponseStatus,
         message_id: Option<&[u8]>,
     ) {
-        let mut b =
-            Vec::with_capacity(16 + tid.map_or(0, <[u8]>::len) + message_id.map_or(0, <[u8]>::len));
-        let write = if forward {
-            build::forward_conf_into
+        let kind = if forward {
+            MessageType::FORWARD_CONF
         } else {
-            build::send_conf_into
+            MessageType::SEND_CONF
         };
-        let r = match write(&mut b, tid, version, status, message_id) {
-            Ok(()) => Response::mms(b),
-            Err(e) => Response::text(500, &format!("cannot encode answer: {e}")),
-        };
+        let r = mmsc_dataplane::mm1::conf_response(kind, tid, version, status, message_id);
         self.reply(conn, r);
     }
 

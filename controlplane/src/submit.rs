@@ -22,7 +22,7 @@ use mmsc_dataplane::bufpool::BufPool;
 use mmsc_dataplane::ring::{ConnId, Reply, Response};
 use mmsc_dataplane::submit::{SubmitPlan, SubmitRules, Submitter};
 use mmsc_store::{Payload, Recycle, Route, RouteSink, Store, StoreError};
-use mmsc_wire::mms::{ResponseStatus, Version};
+use mmsc_wire::mms::{MessageType, ResponseStatus, Version};
 
 use crate::records::{self, Id, MessageRecord};
 
@@ -306,7 +306,7 @@ impl CoreSubmitter {
 }
 
 fn conf(tid: &[u8], version: Version, status: ResponseStatus, mid: Option<&[u8]>) -> Response {
-    mmsc_dataplane::mm1::send_conf_response(Some(tid), version, status, mid)
+    mmsc_dataplane::mm1::conf_response(MessageType::SEND_CONF, Some(tid), version, status, mid)
 }
 
 fn overloaded() -> Response {

@@ -91,8 +91,10 @@ pub fn reply_version(v: Version) -> Version {
     v.min(Version::V1_3)
 }
 
-/// An m-send-conf as the answer to a submit (the cores' and their submitters').
-pub fn send_conf_response(
+/// An m-send-conf or m-forward-conf (`message_type`) as the answer to a submit or a forward
+/// (the cores', their submitters' and the control plane's).
+pub fn conf_response(
+    message_type: MessageType,
     tid: Option<&[u8]>,
     version: Version,
     status: ResponseStatus,
@@ -100,14 +102,14 @@ pub fn send_conf_response(
 ) -> Response {
     let mut b =
         Vec::with_capacity(16 + tid.map_or(0, <[u8]>::len) + message_id.map_or(0, <[u8]>::len));
-    match build::send_conf_into(&mut b, tid, version, status, message_id) {
+    match build::conf_into(&mut b, message_type, tid, version, status, message_id) {
         Ok(()) => Response::mms(b),
-        Err(_) => Response::text(500, "cannot encode m-send-conf"),
+        Err(e) => Response::text(500, &format!("cannot encode the answer: {e}")),
     }
 }
 
 fn mms_conf(tid: Option<&[u8]>, version: Version, status: ResponseStatus) -> Response {
-    send_conf_response(tid, version, status, None)
+    conf_response(MessageType::SEND_CONF, tid, version, status, None)
 }
 
 /// An m-retrieve-conf carrying an error (answers to retrievals are always MMS PDUs).

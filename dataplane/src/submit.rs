@@ -162,10 +162,7 @@ impl SubmitRules {
             (field::BCC, RecipientKind::Bcc),
         ] {
             for e in pdu.recipients(code) {
-                // As `to_text_lossy`, without its copy: one String, of the trimmed address.
-                let text = e
-                    .to_text()
-                    .unwrap_or_else(|| String::from_utf8_lossy(&e.text));
+                let text = e.to_text_lossy();
                 let address = text.trim();
                 if address.is_empty() {
                     continue;

@@ -172,15 +172,17 @@ pub fn hex(b: &[u8]) -> String {
 pub fn text_of(p: &Pdu<'_>, code: u8) -> Option<String> {
     match p.get(code)? {
         Value::Text(t) => Some(String::from_utf8_lossy(t).into_owned()),
-        Value::Encoded(e) => Some(e.to_text_lossy()),
-        Value::From(Some(e)) => Some(e.to_text_lossy()),
+        Value::Encoded(e) => Some(e.to_text_lossy().into_owned()),
+        Value::From(Some(e)) => Some(e.to_text_lossy().into_owned()),
         _ => None,
     }
 }
 
 /// The addresses of one kind (To, Cc, Bcc) as strings.
 pub fn addresses(p: &Pdu<'_>, code: u8) -> Vec<String> {
-    p.recipients(code).map(|e| e.to_text_lossy()).collect()
+    p.recipients(code)
+        .map(|e| e.to_text_lossy().into_owned())
+        .collect()
 }
 
 /// One part, described for comparisons: content type (with parameters), Content-ID,

@@ -43,46 +43,11 @@ pub fn send_conf(
     p
 }
 
-/// m-send-conf written straight into `out`: the octets of `send_conf(..).encode()` without
-/// building the PDU (it answers every submit). Fails, writing part of it, where that fails: a
-/// transaction or message id with a NUL.
-pub fn send_conf_into(
-    out: &mut Vec<u8>,
-    tid: Option<&[u8]>,
-    version: Version,
-    status: ResponseStatus,
-    message_id: Option<&[u8]>,
-) -> Result<(), EncodeError> {
-    conf_into(
-        out,
-        MessageType::SEND_CONF,
-        tid,
-        version,
-        status,
-        message_id,
-    )
-}
-
-/// m-forward-conf written straight into `out`: the octets of `forward_conf(..).encode()`,
-/// as [`send_conf_into`].
-pub fn forward_conf_into(
-    out: &mut Vec<u8>,
-    tid: Option<&[u8]>,
-    version: Version,
-    status: ResponseStatus,
-    message_id: Option<&[u8]>,
-) -> Result<(), EncodeError> {
-    conf_into(
-        out,
-        MessageType::FORWARD_CONF,
-        tid,
-        version,
-        status,
-        message_id,
-    )
-}
-
-fn conf_into(
+/// An m-send-conf or m-forward-conf (`message_type`) written straight into `out`: the octets
+/// of `send_conf(..).encode()` / `forward_conf(..).encode()` without building the PDU (one
+/// answers every submit). Fails, writing part of it, where that fails: a transaction or
+/// message id with a NUL.
+pub fn conf_into(
     out: &mut Vec<u8>,
     message_type: MessageType,
     tid: Option<&[u8]>,
@@ -288,7 +253,7 @@ mod tests {
     use crate::Limits;
 
     #[test]
-    fn send_conf_into_writes_what_the_pdu_encodes() {
+    fn conf_into_writes_what_the_pdu_encodes() {
         let tids: [Option<&[u8]>; 4] = [None, Some(b"T-1"), Some(b""), Some(b"\x80tid")];
         let mids: [Option<&[u8]>; 3] = [None, Some(b"0123abc@mmsc.local"), Some(b"\x7fm")];
         for tid in tids {
@@ -298,11 +263,19 @@ mod tests {
                     (Version::V1_2, ResponseStatus(0xE2)),
                 ] {
                     let mut out = vec![9];
-                    send_conf_into(&mut out, tid, version, status, mid).unwrap();
+                    conf_into(&mut out, MessageType::SEND_CONF, tid, version, status, mid).unwrap();
                     let pdu = send_conf(tid, version, status, mid).encode().unwrap();
                     assert_eq!(out.get(1..), Some(pdu.as_slice()), "{tid:?} {mid:?}");
                     let mut out = vec![9];
-                    forward_conf_into(&mut out, tid, version, status, mid).unwrap();
+                    conf_into(
+                        &mut out,
+                        MessageType::FORWARD_CONF,
+                        tid,
+                        version,
+                        status,
+                        mid,
+                    )
+                    .unwrap();
                     let pdu = forward_conf(tid, version, status, mid).encode().unwrap();
                     assert_eq!(out.get(1..), Some(pdu.as_slice()), "{tid:?} {mid:?}");
                 }
@@ -310,8 +283,9 @@ mod tests {
         }
         let mut out = Vec::new();
         assert!(
-            send_conf_into(
+            conf_into(
                 &mut out,
+                MessageType::SEND_CONF,
                 Some(b"a\0b"),
                 Version::V1_2,
                 ResponseStatus::OK,

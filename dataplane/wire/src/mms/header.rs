@@ -193,11 +193,11 @@ impl<'a> EncodedString<'a> {
         }
     }
 
-    /// The text, with undecodable octets replaced (for display only).
-    pub fn to_text_lossy(&self) -> String {
+    /// The text, with undecodable octets replaced (borrowed when it is UTF-8 already).
+    pub fn to_text_lossy(&self) -> Cow<'_, str> {
         match self.to_text() {
-            Some(t) => t.into_owned(),
-            None => String::from_utf8_lossy(&self.text).into_owned(),
+            Some(t) => t,
+            None => String::from_utf8_lossy(&self.text),
         }
     }
 
