@@ -398,10 +398,6 @@ impl Server {
     }
 }
 
-fn counter(j: &serde_json::Value, path: &[&str]) -> u64 {
-    path.iter().fold(j, |v, k| &v[*k]).as_u64().unwrap_or(0)
-}
-
 /// The number at `path`, or the sum of the numbers under it (a counter kept per core).
 fn total(j: &serde_json::Value, path: &[&str]) -> u64 {
     fn sum(v: &serde_json::Value) -> u64 {
@@ -471,12 +467,12 @@ fn one_run(
     let _ = std::fs::remove_dir_all(dir.join(format!("store-{backend}")));
     let (w, cpu) = w.map_err(|e| format!("{backend}: {e}\nmmsc log:\n{log}"))?;
     let status = status?;
-    let accepted = counter(&status, &["messages", "accepted"]);
+    let accepted = total(&status, &["messages", "accepted"]);
     let mut detail = format!("{accepted} accepted");
     if backend == "xdp" {
         detail.push_str(&format!(
             ", XDP saw {} MM1 frames",
-            counter(&status, &["xdp", "packets", "mm1"])
+            total(&status, &["xdp", "packets", "mm1"])
         ));
     }
     // Frames lost before the user-space stack saw them (each costs its sender a TCP
@@ -923,10 +919,10 @@ fn flood(opts: &Options, lab: &Lab, mmsc: &Path, dir: &Path, trafgen: &Path) -> 
     let log = server.stop();
     let sent = sent.map_err(|e| format!("trafgen: {e}"))?;
     let after = after?;
-    let dropped = counter(&after, &["xdp", "dropped", "not_peer"])
-        .saturating_sub(counter(&before, &["xdp", "dropped", "not_peer"]));
-    let seen = counter(&after, &["xdp", "packets", "mm4"])
-        .saturating_sub(counter(&before, &["xdp", "packets", "mm4"]));
+    let dropped = total(&after, &["xdp", "dropped", "not_peer"])
+        .saturating_sub(total(&before, &["xdp", "dropped", "not_peer"]));
+    let seen = total(&after, &["xdp", "packets", "mm4"])
+        .saturating_sub(total(&before, &["xdp", "packets", "mm4"]));
     if dropped == 0 {
         return Err(format!(
             "the XDP program dropped nothing of the flood\ntrafgen: {sent}\nmmsc log:\n{log}"
