@@ -290,24 +290,23 @@ pub fn hand_over(
     {
         return done;
     }
-    for job in std::mem::take(jobs) {
-        match job.kind {
-            JobKind::Submit { plan, buf, body } => match sub.submit(job.conn, plan, buf, body) {
-                Ok(()) => done.taken += 1,
-                Err(response) => {
-                    if response.status == 503 {
-                        done.overloaded += 1;
-                    }
-                    answers.push(Reply {
-                        conn: job.conn,
-                        response,
-                    });
+    // In place: the vector keeps its capacity from round to round (taking it and letting
+    // it drop made every round grow a fresh one, whose pages the allocator had given back).
+    for job in jobs.extract_if(.., |j| matches!(j.kind, JobKind::Submit { .. })) {
+        let JobKind::Submit { plan, buf, body } = job.kind else {
+            continue;
+        };
+        match sub.submit(job.conn, plan, buf, body) {
+            Ok(()) => done.taken += 1,
+            Err(response) => {
+                if response.status == 503 {
+                    done.overloaded += 1;
                 }
-            },
-            kind => jobs.push(Job {
-                conn: job.conn,
-                kind,
-            }),
+                answers.push(Reply {
+                    conn: job.conn,
+                    response,
+                });
+            }
         }
     }
     done

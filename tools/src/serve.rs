@@ -75,6 +75,7 @@ pub fn run(config: Option<PathBuf>) -> Result<()> {
     store_cfg.max_batch_records = cfg.store.max_batch_records;
     store_cfg.page_cache_window = cfg.store.window_mb.saturating_mul(1024 * 1024);
     store_cfg.prepare_segments = cfg.store.prepare_segments;
+    store_cfg.zero_fill = cfg.store.zero_fill;
     store_cfg.io = match cfg.store.io {
         StoreIo::Direct => IoMode::Direct,
         StoreIo::Buffered => IoMode::Buffered,

@@ -63,6 +63,8 @@ OPTIONS:
     --mmsc PATH          the mmsc binary (default: target/release/mmsc beside this one)
     --keep               keep the temporary directory (store, logs, configurations)
     --store-io MODE      mmsc's [store] io: direct (its default) or buffered
+    --zero-fill          mmsc's [store] zero_fill = true (new segments written with zeros
+                         before use; off by default)
     -h, --help           this text
 
 Needs wrk and nginx (Debian: apt-get install wrk nginx-light); counts fdatasyncs with perf
@@ -84,6 +86,8 @@ struct Options {
     keep: bool,
     /// `[store] io` of the mmsc under test ("direct" or "buffered"); None: its default.
     store_io: Option<String>,
+    /// `[store] zero_fill = true` for the mmsc under test.
+    zero_fill: bool,
 }
 
 enum Mode {
@@ -97,6 +101,7 @@ fn parse_args(args: &[String]) -> Result<Mode, String> {
     let mut keep = false;
     let mut mmsc = None;
     let mut store_io = None;
+    let mut zero_fill = false;
     let mut connections: Option<Vec<usize>> = None;
     let mut nums: [Option<u64>; 8] = [None; 8];
     const NAMES: [&str; 8] = [
@@ -116,6 +121,7 @@ fn parse_args(args: &[String]) -> Result<Mode, String> {
             "--quick" => quick = true,
             "--long" => long = true,
             "--keep" => keep = true,
+            "--zero-fill" => zero_fill = true,
             "--mmsc" => mmsc = Some(PathBuf::from(it.next().ok_or("--mmsc needs a path")?)),
             "--store-io" => match it.next().map(String::as_str) {
                 Some(m @ ("direct" | "buffered")) => store_io = Some(m.to_string()),
@@ -171,6 +177,7 @@ fn parse_args(args: &[String]) -> Result<Mode, String> {
         long_secs: long_secs.unwrap_or(300),
         mmsc,
         store_io,
+        zero_fill,
         keep,
     };
     if opts.connections.iter().any(|&c| opts.threads > c) {
@@ -360,6 +367,7 @@ fn run(opts: &Options, rep: &mut Report) -> Result<(), String> {
         free_port()?,
         None,
         opts.store_io.as_deref(),
+        opts.zero_fill,
     )?;
     let pid = mmsc.guard.pid();
     let first = mmsc.stderr();
@@ -593,8 +601,11 @@ fn run(opts: &Options, rep: &mut Report) -> Result<(), String> {
     let disk_time = Duration::from_millis(if opts.quick { 200 } else { 2000 });
     let store_mode = match mmsc.store_io().as_deref() {
         Some("buffered") => disk::Mode::Buffered,
-        // The store's default: direct writes into prepared segments.
-        _ => disk::Mode::Prepared,
+        // Direct writes into segments written with zeros beforehand.
+        _ if opts.zero_fill => disk::Mode::Prepared,
+        // The store's default: direct writes into preallocated segments (new ones: the
+        // disk's unwritten blocks, as here; reused ones: written blocks, as `prepared`).
+        _ => disk::Mode::Direct,
     };
     rep.line(format!(
         "disk reference, same run: {record}-octet records, one fdatasync per batch, in a \
@@ -847,6 +858,7 @@ fn long_run(opts: &Options, paths: &Paths, dir: &Path, rep: &mut Report) -> Resu
         free_port()?,
         Some(EXPIRY),
         opts.store_io.as_deref(),
+        opts.zero_fill,
     )?;
     let pid = mmsc.guard.pid();
     rep.line(String::new());

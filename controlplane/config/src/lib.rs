@@ -223,9 +223,11 @@ pub struct Store {
     /// own write buffers (at least the newest batch; 0 keeps none). Buffered: the page cache
     /// (older ranges are dropped from it; 0 leaves it to the kernel). Default 256.
     pub window_mb: u64,
-    /// Keep the next segment written with zeros ahead of time, so group commits overwrite
-    /// allocated blocks and their fdatasync needs no journal commit. Default true.
+    /// Keep the next segment ready ahead of time (a deleted one reused, or a new one
+    /// preallocated) off the commit path. Default true.
     pub prepare_segments: bool,
+    /// Write new prepared segments with zeros before use. Default false.
+    pub zero_fill: bool,
 }
 
 /// `[store] io`: how the store writes.
@@ -281,6 +283,7 @@ impl Default for Store {
             io: StoreIo::Direct,
             window_mb: 256,
             prepare_segments: true,
+            zero_fill: false,
         }
     }
 }
@@ -1120,6 +1123,7 @@ fn read_store(r: &mut Reader, root: &DeTable<'_>) -> Store {
         io: s.get("io", d.io, |v| parsed("a store I/O mode", v)),
         window_mb: s.get("window_mb", d.window_mb, uint),
         prepare_segments: s.get("prepare_segments", d.prepare_segments, boolean),
+        zero_fill: s.get("zero_fill", d.zero_fill, boolean),
     };
     s.finish();
     store

@@ -24,8 +24,9 @@
 //! - **Segments** are preallocated (`fallocate`) files of a fixed size, so `fdatasync` has no
 //!   file-size metadata to flush and a full disk fails when a segment is created, as an error,
 //!   never as a fault on a mapped page. With [`StoreConfig::prepare_segments`] the next one is
-//!   made ready by a thread of its own: a deleted segment reused, or a new file written with
-//!   zeros, so that commits overwrite allocated blocks (no journal commit per `fdatasync`). A
+//!   made ready by a thread of its own: a deleted segment reused (commits overwrite allocated,
+//!   written blocks: no journal commit per `fdatasync`), or a new file preallocated off the
+//!   commit path (and, with [`StoreConfig::zero_fill`], written with zeros first). A
 //!   full segment ends with a marker record ([`SEGMENT_END`]); what a reused file held before
 //!   lies behind it, or behind the newest record, with older sequence numbers, and is never
 //!   read back as a record.
@@ -394,17 +395,21 @@ pub struct StoreConfig {
     pub page_cache_window: u64,
     /// Direct or buffered writes.
     pub io: IoMode,
-    /// Keep the next segment ready ahead of time (a thread of its own), so that group commits
-    /// overwrite allocated blocks: their `fdatasync` flushes the data without a file-system
-    /// journal commit for converting preallocated blocks. A deleted segment of the configured
-    /// size is kept and reused (up to sixteen); otherwise a new one is written with zeros first
-    /// (a second write of it, as PostgreSQL's WAL zero-fill).
+    /// Keep the next segment ready ahead of time (a thread of its own): a deleted segment of
+    /// the configured size is kept and reused (up to sixteen: its blocks are allocated and
+    /// written, so group commits overwrite them and their `fdatasync` needs no file-system
+    /// journal commit); otherwise a new one is created and preallocated off the commit path.
     pub prepare_segments: bool,
+    /// With `prepare_segments`, a new segment is also written with zeros before use (as
+    /// PostgreSQL's WAL zero-fill), so that commits into it overwrite written blocks too. It
+    /// costs a second write of every new segment: disk bandwidth the commits share, and wear.
+    pub zero_fill: bool,
 }
 
 impl StoreConfig {
     /// Defaults for `path`: 64 MiB segments, batches of up to 1024 records, 64 MiB records,
-    /// a 512 MiB window, direct I/O, prepared segments.
+    /// a 512 MiB window, direct I/O, prepared segments (reused, or preallocated without
+    /// zero-fill).
     pub fn new(path: impl Into<PathBuf>) -> Self {
         StoreConfig {
             path: path.into(),
@@ -414,6 +419,7 @@ impl StoreConfig {
             page_cache_window: 512 * 1024 * 1024,
             io: IoMode::Direct,
             prepare_segments: true,
+            zero_fill: false,
         }
     }
 }
@@ -596,9 +602,15 @@ fn segment_size(cfg: &StoreConfig, need: u64) -> u64 {
     }
 }
 
-/// Create a segment file under a temporary name and write it with zeros (direct writes where
-/// the file system allows them), durably.
-fn prepare_segment(dir: &Path, n: u64, size: u64, stop: &AtomicBool) -> std::io::Result<Prepared> {
+/// Create a segment file under a temporary name, preallocated and, with `zero_fill`, written
+/// with zeros (direct writes where the file system allows them); durably.
+fn prepare_segment(
+    dir: &Path,
+    n: u64,
+    size: u64,
+    zero_fill: bool,
+    stop: &AtomicBool,
+) -> std::io::Result<Prepared> {
     let path = dir.join(format!("next-{n}.seg{PREPARING}"));
     let file = OpenOptions::new()
         .read(true)
@@ -608,21 +620,23 @@ fn prepare_segment(dir: &Path, n: u64, size: u64, stop: &AtomicBool) -> std::io:
         .open(&path)?;
     let result = (|| {
         rustix::fs::fallocate(&file, rustix::fs::FallocateFlags::empty(), 0, size)?;
-        const STEP: usize = 1 << 20;
-        let zeros = memmap2::MmapMut::map_anon(STEP)?;
-        let direct = open_direct_path(&path);
-        let mut at = 0u64;
-        while at < size {
-            if stop.load(Ordering::Acquire) {
-                return Err(std::io::ErrorKind::Interrupted.into());
+        if zero_fill {
+            const STEP: usize = 1 << 20;
+            let zeros = memmap2::MmapMut::map_anon(STEP)?;
+            let direct = open_direct_path(&path);
+            let mut at = 0u64;
+            while at < size {
+                if stop.load(Ordering::Acquire) {
+                    return Err(std::io::ErrorKind::Interrupted.into());
+                }
+                let n = (size - at).min(STEP as u64) as usize;
+                let chunk = zeros.get(..n).unwrap_or(&[]);
+                match &direct {
+                    Some(d) if n.is_multiple_of(BLOCK as usize) => d.write_all_at(chunk, at)?,
+                    _ => file.write_all_at(chunk, at)?,
+                }
+                at += n as u64;
             }
-            let n = (size - at).min(STEP as u64) as usize;
-            let chunk = zeros.get(..n).unwrap_or(&[]);
-            match &direct {
-                Some(d) if n.is_multiple_of(BLOCK as usize) => d.write_all_at(chunk, at)?,
-                _ => file.write_all_at(chunk, at)?,
-            }
-            at += n as u64;
         }
         file.sync_all()?;
         Ok(())
@@ -645,11 +659,12 @@ fn recycle_segment(dir: &Path, old: &Path, n: u64) -> std::io::Result<Prepared> 
 }
 
 /// The preparer thread: always one segment ready (the channel holds one), a deleted one
-/// reused or a new one written with zeros; ends when the writer is gone, removing what it
-/// had prepared.
+/// reused or a new one preallocated (and written with zeros with `zero_fill`); ends when the
+/// writer is gone, removing what it had prepared.
 fn run_preparer(
     dir: PathBuf,
     size: u64,
+    zero_fill: bool,
     tx: Sender<Prepared>,
     stop: Arc<AtomicBool>,
     free: FreeList,
@@ -668,10 +683,10 @@ fn run_preparer(
                 }
                 Err(_) => {
                     let _ = std::fs::remove_file(&old);
-                    prepare_segment(&dir, n, size, &stop)
+                    prepare_segment(&dir, n, size, zero_fill, &stop)
                 }
             },
-            None => prepare_segment(&dir, n, size, &stop),
+            None => prepare_segment(&dir, n, size, zero_fill, &stop),
         };
         let p = match made {
             Ok(p) => {
@@ -1075,6 +1090,7 @@ impl Store {
             let (ptx, prx) = crossbeam_channel::bounded(0);
             let dir = writer.cfg.path.clone();
             let size = writer.cfg.segment_bytes;
+            let zero_fill = writer.cfg.zero_fill;
             let stop = Arc::new(AtomicBool::new(false));
             let stop2 = Arc::clone(&stop);
             let free: FreeList = Arc::default();
@@ -1083,7 +1099,7 @@ impl Store {
             // Without the thread, segments are created when needed: nothing is lost.
             if let Ok(h) = std::thread::Builder::new()
                 .name("mmsc-store-prep".into())
-                .spawn(move || run_preparer(dir, size, ptx, stop2, free2, reused))
+                .spawn(move || run_preparer(dir, size, zero_fill, ptx, stop2, free2, reused))
             {
                 writer.prepared = Some(prx);
                 writer.preparer = Some((stop, h));
@@ -2252,8 +2268,17 @@ mod tests {
     /// With segment preparation on (the default), rolls take zero-filled files made ahead of
     /// time; records in them recover; closing leaves no file being prepared behind.
     fn prepared_segments_are_rolled_into_and_none_is_left_behind(io: IoMode) {
-        let dir = tmpdir("prepared", io);
-        let (s, _, rx) = open_with(&dir, io, |c| c.segment_bytes = 64 * 1024);
+        for zero_fill in [false, true] {
+            prepared_segments_rolled_into(io, zero_fill);
+        }
+    }
+
+    fn prepared_segments_rolled_into(io: IoMode, zero_fill: bool) {
+        let dir = tmpdir(if zero_fill { "prepared0" } else { "prepared" }, io);
+        let (s, _, rx) = open_with(&dir, io, |c| {
+            c.segment_bytes = 64 * 1024;
+            c.zero_fill = zero_fill;
+        });
         let mut locs = Vec::new();
         for i in 0..40u64 {
             s.append(1, vec![i as u8 | 1; 6000].into(), i).unwrap();

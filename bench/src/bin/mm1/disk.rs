@@ -3,8 +3,9 @@
 //! `fallocate`d segments), one `fdatasync` per batch of N records. Three ways, as the store's
 //! modes: `buffered` (one `pwrite` per record, through the page cache), `direct` (the batch
 //! copied into a 4 KiB-aligned buffer, padded to whole blocks, one `O_DIRECT` `pwrite`) and
-//! `prepared` (direct, into a file written with zeros beforehand, as the store's prepared
-//! segments: the writes overwrite allocated blocks; the file is reused round-robin).
+//! `prepared` (direct, into a file written with zeros beforehand, as the store's reused
+//! segments, or its new ones with `zero_fill`: the writes overwrite allocated blocks; the
+//! file is reused round-robin).
 
 use std::fs::{File, OpenOptions};
 use std::os::unix::fs::FileExt;

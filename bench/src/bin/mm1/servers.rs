@@ -54,6 +54,7 @@ impl Mmsc {
         port: u16,
         expiry_secs: Option<u64>,
         store_io: Option<&str>,
+        zero_fill: bool,
     ) -> Result<Mmsc, String> {
         let store = dir.join("store");
         let config = dir.join("mmsc.toml");
@@ -69,12 +70,13 @@ impl Mmsc {
         }
         text.push_str(&format!(
             "[subscribers]\nlocal_prefixes = [\"+35840\"]\n\
-             [store]\npath = \"{}\"\nwindow_mb = {WINDOW_MB}\n{}\
+             [store]\npath = \"{}\"\nwindow_mb = {WINDOW_MB}\n{}{}\
              [push]\nmode = \"log\"\n\
              [dataplane]\nbackend = \"kernel\"\ncores = []\n\
              [admin]\nlisten = \"\"\n",
             store.display(),
-            store_io.map_or(String::new(), |m| format!("io = \"{m}\"\n"))
+            store_io.map_or(String::new(), |m| format!("io = \"{m}\"\n")),
+            if zero_fill { "zero_fill = true\n" } else { "" }
         ));
         std::fs::write(&config, text)
             .map_err(|e| format!("cannot write {}: {e}", config.display()))?;
