@@ -92,7 +92,7 @@ pub struct MessageRecord {
     /// When it expires.
     pub expiry_at: u64,
     /// The originator (MSISDN).
-    pub sender: String,
+    pub sender: Box<str>,
     /// MMS version the originator spoke (0x10 = 1.0).
     pub version: u8,
     /// The originator asked for delivery reports.
@@ -281,7 +281,7 @@ impl MessageRecord {
                 id,
                 received_at,
                 expiry_at,
-                sender,
+                sender: sender.into_boxed_str(),
                 version,
                 delivery_report: flags & 1 != 0,
                 read_report: flags & 2 != 0,

@@ -103,12 +103,18 @@ struct Rcpt {
 struct Msg {
     rec: MessageRecord,
     loc: Location,
-    /// Offset of the PDU in the record payload.
-    pdu_at: usize,
-    rcpts: Vec<Rcpt>,
+    /// Offset of the PDU in the record payload (the metadata before it is far below 4 GiB:
+    /// records are at most `max_record_bytes`).
+    pdu_at: u32,
+    /// A boxed slice, not a vector: the index holds one `Msg` per stored message (16 octets
+    /// less for each).
+    rcpts: Box<[Rcpt]>,
     /// Filled at submit; after a restart, read from the store when first needed.
     summary: Option<Box<Summary>>,
 }
+
+// The index holds one per stored message: 128 octets is one of the allocator's size classes.
+const _: () = assert!(size_of::<Msg>() <= 128);
 
 impl Msg {
     fn new(rec: MessageRecord, loc: Location, pdu_at: usize) -> Msg {
@@ -127,7 +133,7 @@ impl Msg {
         Msg {
             rec,
             loc,
-            pdu_at,
+            pdu_at: u32::try_from(pdu_at).unwrap_or(u32::MAX),
             rcpts,
             summary: None,
         }
@@ -148,8 +154,12 @@ impl Msg {
         m
     }
 
+    fn pdu_at(&self) -> usize {
+        self.pdu_at as usize
+    }
+
     fn pdu_len(&self) -> u64 {
-        (self.loc.len as usize).saturating_sub(self.pdu_at) as u64
+        (self.loc.len as usize).saturating_sub(self.pdu_at()) as u64
     }
 }
 
@@ -353,7 +363,7 @@ impl Service {
                             // Relocated by compaction: same message, new place, states kept.
                             Some(m) => {
                                 m.loc = r.location;
-                                m.pdu_at = pdu_at;
+                                m.pdu_at = u32::try_from(pdu_at).unwrap_or(u32::MAX);
                             }
                             None => {
                                 self.msgs
@@ -949,7 +959,7 @@ impl Service {
         let Some(payload) = self.store.read(m.loc) else {
             return not_found(self);
         };
-        let pdu_map = payload.slice(m.pdu_at..payload.len());
+        let pdu_map = payload.slice(m.pdu_at()..payload.len());
         let body_at = m.rec.body_offset as usize;
         let stored = match Pdu::decode(&pdu_map, &self.settings.limits) {
             Ok(p) => p,
@@ -1256,7 +1266,7 @@ impl Service {
         let Some(payload) = self.store.read(orig.loc) else {
             return refuse(self, ResponseStatus::ERROR_TRANSIENT_FAILURE);
         };
-        let orig_pdu_bytes = payload.get(orig.pdu_at..).unwrap_or(&[]);
+        let orig_pdu_bytes = payload.get(orig.pdu_at()..).unwrap_or(&[]);
         let Ok(orig_pdu) = Pdu::decode(orig_pdu_bytes, &self.settings.limits) else {
             return refuse(self, ResponseStatus::ERROR_TRANSIENT_FAILURE);
         };
@@ -1327,7 +1337,7 @@ impl Service {
             id,
             received_at: now,
             expiry_at: self.rules.expiry_of(pdu, now),
-            sender: msisdn.to_string(),
+            sender: msisdn.into(),
             version: version.0,
             delivery_report: pdu.yes_no(field::DELIVERY_REPORT) == Some(true),
             read_report: pdu.yes_no(field::READ_REPORT) == Some(true),
@@ -1363,7 +1373,7 @@ impl Service {
             Some(s) => &**s,
             None => {
                 let payload = self.store.read(m.loc)?;
-                let pdu_bytes = payload.get(m.pdu_at..)?;
+                let pdu_bytes = payload.get(m.pdu_at()..)?;
                 let stored = Pdu::decode(pdu_bytes, &self.settings.limits).ok()?;
                 read_back = Summary {
                     subject: stored.subject().map(clean_subject),

@@ -112,7 +112,7 @@ pub(crate) fn split_plan(plan: SubmitPlan) -> (Vec<u8>, MessageRecord, Summary) 
         id: Id::from(""),
         received_at: plan.received_at,
         expiry_at: plan.expiry_at,
-        sender: plan.sender,
+        sender: plan.sender.into_boxed_str(),
         version: plan.version.0,
         delivery_report: plan.delivery_report,
         read_report: plan.read_report,

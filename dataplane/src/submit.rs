@@ -155,7 +155,13 @@ impl SubmitRules {
 
     /// The To, Cc and Bcc addresses of a PDU, each with its MSISDN when local.
     pub fn recipients_of(&self, pdu: &Pdu<'_>) -> Vec<Recipient> {
-        let mut out = Vec::new();
+        // Sized exactly: the vector stays in the control plane's index for the message's
+        // life, and a first push alone would reserve room for four.
+        let n = [field::TO, field::CC, field::BCC]
+            .into_iter()
+            .map(|code| pdu.recipients(code).count())
+            .sum();
+        let mut out = Vec::with_capacity(n);
         for (code, kind) in [
             (field::TO, RecipientKind::To),
             (field::CC, RecipientKind::Cc),
