@@ -109,3 +109,36 @@ fn status_names_the_problem_when_no_server_runs() {
     assert!(err.contains("cannot reach the admin API"), "{err}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// `THP_enabled` of a process's `/proc/PID/status` (0 once it turned them off for itself).
+fn thp_enabled(pid: u32) -> Option<String> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    text.lines()
+        .find_map(|l| l.strip_prefix("THP_enabled:"))
+        .map(|v| v.trim().to_owned())
+}
+
+/// By default the server turns transparent huge pages off for itself
+/// (`[mmsc] transparent_hugepages = false`); set true, it leaves the system's setting alone.
+#[test]
+fn transparent_huge_pages_are_off_unless_configured() {
+    if std::fs::read_to_string("/proc/self/status").map_or(true, |s| !s.contains("THP_enabled:")) {
+        eprintln!("skipped: this kernel's /proc/PID/status has no THP_enabled line");
+        return;
+    }
+    let off = Mmsc::start(Config::new());
+    assert_eq!(
+        thp_enabled(off.pid().expect("running")).as_deref(),
+        Some("0"),
+        "default configuration"
+    );
+    drop(off);
+    let on = Mmsc::start(Config::new().set("mmsc", "transparent_hugepages", "true"));
+    // What a process inherits from its parent: this test runner's own value.
+    let inherited = thp_enabled(std::process::id());
+    assert_eq!(
+        thp_enabled(on.pid().expect("running")),
+        inherited,
+        "transparent_hugepages = true"
+    );
+}

@@ -59,6 +59,12 @@ fn choose_cores(cfg: &Config) -> Vec<usize> {
 /// Run the MMSC.
 pub fn run(config: Option<PathBuf>) -> Result<()> {
     let cfg = load_config(config.as_deref())?;
+    if !cfg.mmsc.transparent_hugepages
+        && let Err(e) = rustix::thread::disable_transparent_huge_pages(true)
+    {
+        // Not fatal: the system's setting applies.
+        eprintln!("mmsc: cannot turn transparent huge pages off for this process ({e})");
+    }
     // Before anything listens: a SIGTERM that comes as soon as the port accepts connections
     // must stop the server gracefully, not kill it with the default action.
     let stop = Arc::new(AtomicBool::new(false));

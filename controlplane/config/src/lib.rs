@@ -587,12 +587,16 @@ impl Default for Dataplane {
 pub struct Mmsc {
     /// DNS name in the Message-IDs this MMSC assigns. Default `mmsc.local`.
     pub hostname: String,
+    /// Let the kernel back the process's memory with transparent huge pages where the
+    /// system's setting allows them. Default false: the process turns them off for itself.
+    pub transparent_hugepages: bool,
 }
 
 impl Default for Mmsc {
     fn default() -> Mmsc {
         Mmsc {
             hostname: "mmsc.local".to_owned(),
+            transparent_hugepages: false,
         }
     }
 }
@@ -1174,6 +1178,7 @@ fn read_mmsc(r: &mut Reader, root: &DeTable<'_>) -> Mmsc {
     let mut s = r.section(root, "mmsc");
     let mmsc = Mmsc {
         hostname: s.get("hostname", d.hostname, string),
+        transparent_hugepages: s.get("transparent_hugepages", d.transparent_hugepages, boolean),
     };
     s.finish();
     mmsc
