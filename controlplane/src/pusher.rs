@@ -9,7 +9,7 @@ use crossbeam_channel::{Receiver, Sender};
 use mmsc_push::{PushError, Sender as PushSender};
 
 /// What a push is for: the control plane matches results back with it.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum PushKey {
     /// The notification of a message to one recipient.
     Notify {

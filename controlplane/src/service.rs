@@ -284,8 +284,8 @@ fn push_token(out: &mut String, id: &str, idx: u16) {
 }
 
 /// The Message-ID of message `id` of this MMSC (`{id}@{domain}`).
-pub(crate) fn message_id(id: &str, domain: &str) -> String {
-    [id, "@", domain].concat()
+pub(crate) fn message_id(id: Id, domain: &str) -> String {
+    [id.text().as_str(), "@", domain].concat()
 }
 
 fn plmn(msisdn: &str) -> String {
@@ -357,8 +357,8 @@ impl Service {
             match r.kind {
                 records::MESSAGE => match MessageRecord::decode(&payload) {
                     Some((rec, pdu_at)) => {
-                        let id = rec.id.clone();
-                        self.note_segment(r.location.segment, &Subject::Msg(id.clone()));
+                        let id = rec.id;
+                        self.note_segment(r.location.segment, &Subject::Msg(id));
                         match self.msgs.get_mut(&id) {
                             // Relocated by compaction: same message, new place, states kept.
                             Some(m) => {
@@ -376,11 +376,10 @@ impl Service {
                 records::NOTIFIED => match records::decode_notified(&payload) {
                     Some(list) => {
                         for (id, recipient) in list {
-                            let shared = self.shared_id(&id);
-                            self.note_segment(r.location.segment, &Subject::Msg(shared));
+                            self.note_segment(r.location.segment, &Subject::Msg(id));
                             // Only from Pending: a later state, written before this record,
                             // stays.
-                            if let Some(m) = self.msgs.get_mut(id.as_str())
+                            if let Some(m) = self.msgs.get_mut(&id)
                                 && let Some(rc) = m.rcpts.get_mut(usize::from(recipient))
                                 && rc.state == RecipientState::Pending
                             {
@@ -392,9 +391,8 @@ impl Service {
                 },
                 records::STATE => match StateRecord::decode(&payload) {
                     Some(st) => {
-                        let id = self.shared_id(&st.id);
-                        self.note_segment(r.location.segment, &Subject::Msg(id));
-                        if let Some(m) = self.msgs.get_mut(st.id.as_str())
+                        self.note_segment(r.location.segment, &Subject::Msg(st.id));
+                        if let Some(m) = self.msgs.get_mut(&st.id)
                             && let Some(rc) = m.rcpts.get_mut(usize::from(st.recipient))
                         {
                             rc.state = st.state;
@@ -431,7 +429,7 @@ impl Service {
                 },
                 records::REMOVED => match records::decode_removed(&payload) {
                     Some(id) => {
-                        self.msgs.remove(id.as_str());
+                        self.msgs.remove(&id);
                     }
                     None => bad += 1,
                 },
@@ -452,12 +450,12 @@ impl Service {
         for l in self.job_locs.values() {
             *self.seg_live.entry(l.segment).or_default() += l.footprint();
         }
-        let ids: Vec<Id> = self.msgs.keys().cloned().collect();
+        let ids: Vec<Id> = self.msgs.keys().copied().collect();
         for id in ids {
             let Some(m) = self.msgs.get(&id) else {
                 continue;
             };
-            self.expiry.push(Reverse((m.rec.expiry_at, id.clone())));
+            self.expiry.push(Reverse((m.rec.expiry_at, id)));
             let pending: Vec<(u16, String)> = m
                 .rcpts
                 .iter()
@@ -474,10 +472,10 @@ impl Service {
                 .collect();
             let exp = m.rec.expiry_at;
             for (i, ms) in pending {
-                self.add_notify_job(&id, i, ms, exp, now);
+                self.add_notify_job(id, i, ms, exp, now);
             }
         }
-        let outbox: Vec<PushKey> = self.jobs.keys().cloned().collect();
+        let outbox: Vec<PushKey> = self.jobs.keys().copied().collect();
         for k in outbox {
             self.schedule(k, now);
         }
@@ -491,18 +489,15 @@ impl Service {
 
     fn add_notify_job(
         &mut self,
-        id: &Id,
+        id: Id,
         recipient: u16,
         msisdn: String,
         expires_at: u64,
         now: u64,
     ) {
-        let key = PushKey::Notify {
-            id: id.clone(),
-            recipient,
-        };
+        let key = PushKey::Notify { id, recipient };
         self.jobs.insert(
-            key.clone(),
+            key,
             PushJob {
                 msisdn,
                 pdu: None,
@@ -513,13 +508,6 @@ impl Service {
             },
         );
         self.schedule(key, now);
-    }
-
-    /// The id as the index holds it (one allocation per message, shared), or a new one.
-    fn shared_id(&self, id: &str) -> Id {
-        self.msgs
-            .get_key_value(id)
-            .map_or_else(|| Id::from(id), |(k, _)| Id::clone(k))
     }
 
     fn new_id(&mut self, now: u64) -> Id {
@@ -559,7 +547,7 @@ impl Service {
                         pdu_at,
                         summary,
                     } => {
-                        let id = rec.id.clone();
+                        let id = rec.id;
                         let msg = Msg::unstored(rec, pdu_at, Some(summary));
                         self.pending
                             .insert(token, Pending::Stored { msg: Box::new(msg) });
@@ -576,7 +564,7 @@ impl Service {
         any
     }
 
-    fn message_id(&self, id: &str) -> String {
+    fn message_id(&self, id: Id) -> String {
         message_id(id, &self.settings.domain)
     }
 
@@ -610,13 +598,11 @@ impl Service {
     fn note_segment(&mut self, segment: u32, subject: &Subject) {
         match subject {
             Subject::Msg(id) => {
-                self.seg_msgs.entry(segment).or_default().insert(id.clone());
+                self.seg_msgs.entry(segment).or_default().insert(*id);
             }
             Subject::Msgs(ids) => {
                 let set = self.seg_msgs.entry(segment).or_default();
-                for id in ids {
-                    set.insert(id.clone());
-                }
+                set.extend(ids.iter().copied());
             }
             Subject::Job(j) => {
                 self.seg_jobs.entry(segment).or_default().insert(*j);
@@ -627,11 +613,9 @@ impl Service {
 
     fn append(&mut self, kind: u8, payload: Payload, then: Pending) -> bool {
         let subject = match &then {
-            Pending::Submit { msg, .. } | Pending::Stored { msg } => {
-                Subject::Msg(msg.rec.id.clone())
-            }
+            Pending::Submit { msg, .. } | Pending::Stored { msg } => Subject::Msg(msg.rec.id),
             Pending::Outbox { job, .. } => Subject::Job(*job),
-            Pending::Relocated { id } => Subject::Msg(id.clone()),
+            Pending::Relocated { id } => Subject::Msg(*id),
             _ => Subject::None,
         };
         self.append_about(kind, payload, then, subject)
@@ -845,7 +829,7 @@ impl Service {
                 forward,
             } => {
                 msg.loc = loc;
-                let mid = self.message_id(&msg.rec.id);
+                let mid = self.message_id(msg.rec.id);
                 self.index(msg, now);
                 self.reply_conf(
                     conn,
@@ -879,8 +863,8 @@ impl Service {
     fn index(&mut self, msg: Box<Msg>, now: u64) {
         let loc = msg.loc;
         *self.seg_live.entry(loc.segment).or_default() += loc.footprint();
-        let id = msg.rec.id.clone();
-        self.expiry.push(Reverse((msg.rec.expiry_at, id.clone())));
+        let id = msg.rec.id;
+        self.expiry.push(Reverse((msg.rec.expiry_at, id)));
         let notify: Vec<(u16, String)> = msg
             .rec
             .recipients
@@ -889,25 +873,28 @@ impl Service {
             .filter_map(|(i, r)| r.msisdn.clone().map(|m| (i as u16, m)))
             .collect();
         let exp = msg.rec.expiry_at;
-        self.msgs.insert(id.clone(), msg);
+        self.msgs.insert(id, msg);
         for (i, m) in notify {
-            self.add_notify_job(&id, i, m, exp, now);
+            self.add_notify_job(id, i, m, exp, now);
         }
         self.stats.accepted += 1;
         self.stats.stored = self.msgs.len() as u64;
     }
 
-    fn parse_token<'t>(&self, token: &'t str) -> Option<(&'t str, usize)> {
+    /// A recipient's token: its message's id (`None` if it is not an id this MMSC makes: no
+    /// such message) and the recipient's index.
+    fn parse_token(&self, token: &str) -> Option<(Id, usize)> {
         let (id, idx) = token.rsplit_once('-')?;
-        Some((id, idx.parse().ok()?))
+        Some((Id::parse(id)?, idx.parse().ok()?))
     }
 
-    fn content_location(&self, id: &str, idx: u16) -> String {
+    fn content_location(&self, id: Id, idx: u16) -> String {
         let base = &self.settings.content_location_base;
+        let id = id.text();
         let mut s = String::with_capacity(base.len() + id.len() + 7);
         s.push_str(base);
         s.push('/');
-        push_token(&mut s, id, idx);
+        push_token(&mut s, &id, idx);
         s
     }
 
@@ -936,7 +923,7 @@ impl Service {
         let Some((id, idx)) = self.parse_token(token) else {
             return not_found(self);
         };
-        let Some(m) = self.msgs.get(id) else {
+        let Some(m) = self.msgs.get(&id) else {
             return not_found(self);
         };
         let owner = m.rec.recipients.get(idx).and_then(|r| r.msisdn.as_deref());
@@ -970,7 +957,7 @@ impl Service {
         conf.push(field::MMS_VERSION, Value::Octet(0x80 | Version::V1_2.0));
         conf.push(
             field::MESSAGE_ID,
-            Value::Text(self.message_id(&m.rec.id).into_bytes().into()),
+            Value::Text(self.message_id(m.rec.id).into_bytes().into()),
         );
         if !m.rec.hide_sender {
             conf.push(
@@ -1032,12 +1019,11 @@ impl Service {
 
     /// Find the recipient a transaction id (notification or retrieve-conf TID) refers to, for
     /// the subscriber `msisdn`.
-    fn recipient_of(&self, tid: Option<&[u8]>, msisdn: &str) -> Option<(String, usize)> {
+    fn recipient_of(&self, tid: Option<&[u8]>, msisdn: &str) -> Option<(Id, usize)> {
         let token = std::str::from_utf8(tid?).ok()?;
         let (id, idx) = self.parse_token(token)?;
-        let m = self.msgs.get(id)?;
-        (m.rec.recipients.get(idx)?.msisdn.as_deref() == Some(msisdn))
-            .then(|| (id.to_string(), idx))
+        let m = self.msgs.get(&id)?;
+        (m.rec.recipients.get(idx)?.msisdn.as_deref() == Some(msisdn)).then_some((id, idx))
     }
 
     fn notifyresp(&mut self, conn: ConnId, msisdn: &str, pdu: &Pdu<'_>, now: u64) {
@@ -1052,7 +1038,7 @@ impl Service {
             _ => RecipientState::Deferred,
         };
         let denied = pdu.yes_no(field::REPORT_ALLOWED) == Some(false);
-        self.set_state(&id, idx, state, denied, now, Some(conn));
+        self.set_state(id, idx, state, denied, now, Some(conn));
     }
 
     fn acknowledge(&mut self, conn: ConnId, msisdn: &str, pdu: &Pdu<'_>, now: u64) {
@@ -1060,20 +1046,20 @@ impl Service {
             return self.reply(conn, Response::empty(200));
         };
         let denied = pdu.yes_no(field::REPORT_ALLOWED) == Some(false);
-        self.set_state(&id, idx, RecipientState::Retrieved, denied, now, Some(conn));
+        self.set_state(id, idx, RecipientState::Retrieved, denied, now, Some(conn));
     }
 
     /// Change a recipient's state: write it (and the delivery report it triggers), then answer.
     fn set_state(
         &mut self,
-        id: &str,
+        id: Id,
         idx: usize,
         state: RecipientState,
         denied: bool,
         now: u64,
         conn: Option<ConnId>,
     ) {
-        let Some(m) = self.msgs.get_mut(id) else {
+        let Some(m) = self.msgs.get_mut(&id) else {
             if let Some(c) = conn {
                 self.reply(c, Response::empty(200));
             }
@@ -1106,7 +1092,7 @@ impl Service {
         let mid = message_id(id, &self.settings.domain);
         let expiry_at = m.rec.expiry_at;
         let rec = StateRecord {
-            id: id.to_string(),
+            id,
             recipient: idx as u16,
             state,
             at: now,
@@ -1114,7 +1100,6 @@ impl Service {
         };
         // A notification still queued for this recipient is moot now.
         if state != RecipientState::Notified {
-            let id = self.shared_id(id);
             self.jobs.remove(&PushKey::Notify {
                 id,
                 recipient: idx as u16,
@@ -1198,8 +1183,9 @@ impl Service {
         let target = pdu
             .message_id()
             .and_then(|m| std::str::from_utf8(m).ok())
-            .map(|m| m.split('@').next().unwrap_or(m).to_string());
-        let Some(m) = target.as_deref().and_then(|id| self.msgs.get(id)) else {
+            .and_then(|m| Id::parse(m.split('@').next().unwrap_or(m)));
+        // Not an id this MMSC makes: no such message.
+        let Some(m) = target.and_then(|id| self.msgs.get(&id)) else {
             return self.reply(conn, Response::empty(200));
         };
         let is_recipient = m
@@ -1215,7 +1201,7 @@ impl Service {
             _ => ReadStatus::READ,
         };
         let sender = m.rec.sender.clone();
-        let mid = self.message_id(&m.rec.id);
+        let mid = self.message_id(m.rec.id);
         let expires = m.rec.expiry_at.max(now) + 86_400;
         let rep = build::read_orig_ind(
             Version::V1_2,
@@ -1246,7 +1232,7 @@ impl Service {
             .and_then(|c| c.strip_prefix(&base).map(str::to_string));
         let found = token.as_deref().and_then(|t| {
             let (id, idx) = self.parse_token(t)?;
-            let m = self.msgs.get(id)?;
+            let m = self.msgs.get(&id)?;
             (m.rec.recipients.get(idx)?.msisdn.as_deref() == Some(msisdn) && now < m.rec.expiry_at)
                 .then(|| m.clone())
         });
@@ -1365,8 +1351,8 @@ impl Service {
         );
     }
 
-    fn notification_pdu(&self, id: &str, idx: u16) -> Option<Vec<u8>> {
-        let m = self.msgs.get(id)?;
+    fn notification_pdu(&self, id: Id, idx: u16) -> Option<Vec<u8>> {
+        let m = self.msgs.get(&id)?;
         // After a restart the summary is read back from the store, once per notification.
         let read_back;
         let summary = match &m.summary {
@@ -1415,18 +1401,18 @@ impl Service {
     }
 
     /// Drop the summary of a message once no notification of it is left to send.
-    fn forget_summary_if_done(&mut self, id: &str) {
-        let Some((key, m)) = self.msgs.get_key_value(id) else {
+    fn forget_summary_if_done(&mut self, id: Id) {
+        let Some(m) = self.msgs.get(&id) else {
             return;
         };
         let n = m.rcpts.len();
         let pending = (0..n).any(|i| {
             self.jobs.contains_key(&PushKey::Notify {
-                id: Id::clone(key),
+                id,
                 recipient: i as u16,
             })
         });
-        if !pending && let Some(m) = self.msgs.get_mut(id) {
+        if !pending && let Some(m) = self.msgs.get_mut(&id) {
             m.summary = None;
         }
     }
@@ -1454,7 +1440,7 @@ impl Service {
             }
             let pdu = match (&key, &job.pdu) {
                 (_, Some(p)) => Some(p.clone()),
-                (PushKey::Notify { id, recipient }, None) => self.notification_pdu(id, *recipient),
+                (PushKey::Notify { id, recipient }, None) => self.notification_pdu(*id, *recipient),
                 _ => None,
             };
             let Some(pdu) = pdu else {
@@ -1474,9 +1460,8 @@ impl Service {
         self.jobs.remove(key);
         match key {
             PushKey::Notify { id, recipient } => {
-                let id = id.clone();
                 self.set_state(
-                    &id,
+                    *id,
                     usize::from(*recipient),
                     RecipientState::Unreachable,
                     false,
@@ -1555,7 +1540,7 @@ impl Service {
             .map(|s| {
                 s.iter()
                     .filter(|id| self.msgs.contains_key(*id))
-                    .cloned()
+                    .copied()
                     .collect()
             })
             .unwrap_or_default();
@@ -1570,7 +1555,7 @@ impl Service {
                 };
                 let mut p = Payload::new();
                 p.push_mapped(mapped);
-                if self.append(records::MESSAGE, p, Pending::Relocated { id: id.clone() }) {
+                if self.append(records::MESSAGE, p, Pending::Relocated { id }) {
                     queued += 1;
                 }
             }
@@ -1586,7 +1571,7 @@ impl Service {
                         || r.report_denied
                 })
                 .map(|(i, r)| StateRecord {
-                    id: id.to_string(),
+                    id,
                     recipient: i as u16,
                     state: r.state,
                     at: m.rec.received_at,
@@ -1598,7 +1583,7 @@ impl Service {
                     records::STATE,
                     st.encode().into(),
                     Pending::RelocatedOther,
-                    Subject::Msg(id.clone()),
+                    Subject::Msg(id),
                 ) {
                     queued += 1;
                 }
@@ -1675,7 +1660,7 @@ impl Service {
                 self.jobs.remove(&r.key);
                 match r.key {
                     PushKey::Notify { id, recipient } => {
-                        self.forget_summary_if_done(&id);
+                        self.forget_summary_if_done(id);
                         if let Some(rc) = self
                             .msgs
                             .get_mut(&id)
@@ -1732,17 +1717,17 @@ impl Service {
                 .collect();
             let n = m.rcpts.len();
             for i in open {
-                self.set_state(&id, i, RecipientState::Expired, false, now, None);
+                self.set_state(id, i, RecipientState::Expired, false, now, None);
             }
             for i in 0..n {
                 self.jobs.remove(&PushKey::Notify {
-                    id: id.clone(),
+                    id,
                     recipient: i as u16,
                 });
             }
             self.append(
                 records::REMOVED,
-                records::encode_removed(&id).into(),
+                records::encode_removed(id).into(),
                 Pending::Internal,
             );
             if let Some(m) = self.msgs.remove(&id) {

@@ -64,24 +64,11 @@ impl IdSource {
         self.nonce
     }
 
-    /// A new id for a message accepted at `now` (24 hex digits: time, counter, nonce).
+    /// A new id for a message accepted at `now`: (time, counter, nonce), whose text is
+    /// "{:010x}{:06x}{:08x}" of them.
     pub fn next(&mut self, now: u64) -> Id {
         self.counter += 1;
-        let n = self.counter;
-        // "{:010x}{:06x}{:08x}" of (now, n, nonce), without the formatting machinery.
-        let mut text = [0u8; 24];
-        hex_into(&mut text[..10], now);
-        hex_into(&mut text[10..16], n);
-        hex_into(&mut text[16..], u64::from(self.nonce));
-        Id::from(std::str::from_utf8(&text).unwrap_or_default())
-    }
-}
-
-/// Writes the low `out.len()` hex digits of `v` into `out`, most significant first.
-fn hex_into(out: &mut [u8], mut v: u64) {
-    for d in out.iter_mut().rev() {
-        *d = b"0123456789abcdef"[(v & 0xf) as usize];
-        v >>= 4;
+        Id::from_parts(now, self.counter, self.nonce)
     }
 }
 
@@ -106,10 +93,10 @@ pub(crate) struct Summary {
 }
 
 /// A plan as the store and the control plane take it: the record's metadata (its id still
-/// empty), the summary, and the transaction id.
+/// [`Id::ZERO`]: the caller gives it one), the summary, and the transaction id.
 pub(crate) fn split_plan(plan: SubmitPlan) -> (Vec<u8>, MessageRecord, Summary) {
     let rec = MessageRecord {
-        id: Id::from(""),
+        id: Id::ZERO,
         received_at: plan.received_at,
         expiry_at: plan.expiry_at,
         sender: plan.sender.into_boxed_str(),
@@ -334,7 +321,7 @@ impl Submitter for CoreSubmitter {
         let version = mmsc_dataplane::mm1::reply_version(plan.version);
         let (tid, mut rec, summary) = split_plan(*plan);
         let id = self.ids.next(rec.received_at);
-        rec.id = Id::clone(&id);
+        rec.id = id;
         let meta = rec.encode_meta();
         let pdu_at = meta.len();
         let mut payload = Payload::new();
@@ -383,7 +370,7 @@ impl Submitter for CoreSubmitter {
                 continue;
             };
             let response = if durable {
-                let mid = crate::service::message_id(&w.id, &self.domain);
+                let mid = crate::service::message_id(w.id, &self.domain);
                 conf(&w.tid, w.version, ResponseStatus::OK, Some(mid.as_bytes()))
             } else {
                 // The control plane counts it refused when the failed completion reaches it.
@@ -427,7 +414,9 @@ mod tests {
                 s.counter & 0xFF_FFFF,
                 s.nonce
             );
-            assert_eq!(&*id, expected);
+            assert_eq!(&*id.text(), expected);
+            assert_eq!(id.to_string(), expected);
+            assert_eq!(Id::parse(&expected), Some(id));
         }
     }
 
@@ -445,7 +434,7 @@ mod tests {
                 );
             }
         }
-        assert!(seen.iter().all(|id| id.len() == 24));
+        assert!(seen.iter().all(|id| id.text().len() == 24));
         assert!(is_core_token(token_base(0)));
         assert!(is_core_token(token_base(u16::MAX) + (1 << 40) - 1));
         assert!(!is_core_token(1 << 40));

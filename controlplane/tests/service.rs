@@ -313,10 +313,10 @@ fn push_retry_then_give_up_and_expiry_report() {
     rig.post(A, &send_req("t", &[B], b"img", true), T0);
     let p = rig.pushes(T0);
     assert_eq!(p.len(), 1);
-    let key = p[0].key.clone();
+    let key = p[0].key;
     rig.svc.on_push_result(
         PushResult {
-            key: key.clone(),
+            key,
             outcome: Err(PushError::Transient("PPG down".into())),
         },
         T0,
@@ -356,7 +356,7 @@ fn permanent_push_failure_reports_unreachable() {
     let p = rig.pushes(T0);
     rig.svc.on_push_result(
         PushResult {
-            key: p[0].key.clone(),
+            key: p[0].key,
             outcome: Err(PushError::Permanent("address refused".into())),
         },
         T0,
