@@ -610,7 +610,15 @@ mod tests {
             report_denied: false,
         };
         assert!(s.encode().starts_with(&expected));
-        let m = MessageRecord {
+        let m = bare_record(id);
+        let meta = m.encode_meta();
+        assert!(meta.starts_with(&expected));
+        assert_eq!(meta.len(), meta.capacity());
+    }
+
+    /// A message record with `id`, no recipients, the other fields small.
+    fn bare_record(id: Id) -> MessageRecord {
+        MessageRecord {
             id,
             received_at: 1,
             expiry_at: 2,
@@ -621,10 +629,7 @@ mod tests {
             hide_sender: false,
             recipients: Vec::new(),
             body_offset: 0,
-        };
-        let meta = m.encode_meta();
-        assert!(meta.starts_with(&expected));
-        assert_eq!(meta.len(), meta.capacity());
+        }
     }
 
     /// A record whose id is not an id's text does not decode (as any corrupt record).
@@ -659,19 +664,7 @@ mod tests {
             .encode();
             assert!(StateRecord::decode(&state).is_some());
             assert_eq!(StateRecord::decode(&with_id(&state[27..])), None);
-            let m = MessageRecord {
-                id: good,
-                received_at: 1,
-                expiry_at: 2,
-                sender: "+1".into(),
-                version: 0x12,
-                delivery_report: false,
-                read_report: false,
-                hide_sender: false,
-                recipients: Vec::new(),
-                body_offset: 0,
-            }
-            .encode_meta();
+            let m = bare_record(good).encode_meta();
             assert!(MessageRecord::decode(&m).is_some());
             assert_eq!(MessageRecord::decode(&with_id(&m[27..])), None);
             let mut notified = Enc::new();
