@@ -52,7 +52,7 @@ impl LogSender {
 
     /// Append one entry pushed at `at` (seconds since the epoch).
     pub fn append(&self, at: u64, msisdn: &str, pdu: &[u8]) -> io::Result<()> {
-        let mut lines = String::with_capacity(64 + pdu.len() * 4 / 3);
+        let mut lines = Vec::with_capacity(64 + pdu.len() * 4 / 3);
         push_line(&mut lines, at, msisdn, pdu);
         self.write_lines(&lines)
     }
@@ -60,17 +60,17 @@ impl LogSender {
     /// Append entries pushed at `at`, all in one `write`.
     pub fn append_all(&self, at: u64, pushes: &[(&str, &[u8])]) -> io::Result<()> {
         let len: usize = pushes.iter().map(|(_, p)| 64 + p.len() * 4 / 3).sum();
-        let mut lines = String::with_capacity(len);
+        let mut lines = Vec::with_capacity(len);
         for (msisdn, pdu) in pushes {
             push_line(&mut lines, at, msisdn, pdu);
         }
         self.write_lines(&lines)
     }
 
-    fn write_lines(&self, lines: &str) -> io::Result<()> {
+    fn write_lines(&self, lines: &[u8]) -> io::Result<()> {
         // A poisoned lock only means another push panicked mid-write; the file is still usable.
         let mut f = self.file.lock().unwrap_or_else(|p| p.into_inner());
-        f.write_all(lines.as_bytes())?;
+        f.write_all(lines)?;
         f.flush()
     }
 
@@ -85,45 +85,52 @@ impl LogSender {
     }
 }
 
-fn push_line(out: &mut String, at: u64, msisdn: &str, pdu: &[u8]) {
-    out.push_str("{\"at\":");
-    out.push_str(itoa::Buffer::new().format(at));
-    out.push_str(",\"to\":");
+/// One log line: octets, not a `String` (the base64 text is ASCII by construction; a
+/// `String` would check it again as UTF-8).
+fn push_line(out: &mut Vec<u8>, at: u64, msisdn: &str, pdu: &[u8]) {
+    out.extend_from_slice(b"{\"at\":");
+    out.extend_from_slice(itoa::Buffer::new().format(at).as_bytes());
+    out.extend_from_slice(b",\"to\":");
     push_json_string(out, msisdn);
-    out.push_str(",\"pdu_base64\":\"");
-    B64.encode_string(pdu, out);
-    out.push_str("\"}\n");
+    out.extend_from_slice(b",\"pdu_base64\":\"");
+    let start = out.len();
+    out.resize(start + base64::encoded_len(pdu.len(), true).unwrap_or(0), 0);
+    let n = B64
+        .encode_slice(pdu, out.get_mut(start..).unwrap_or(&mut []))
+        .unwrap_or(0);
+    out.truncate(start + n);
+    out.extend_from_slice(b"\"}\n");
 }
 
 /// `s` as a JSON string, quoted and escaped as serde_json writes it.
-fn push_json_string(out: &mut String, s: &str) {
+fn push_json_string(out: &mut Vec<u8>, s: &str) {
     const HEX: &[u8; 16] = b"0123456789abcdef";
-    out.push('"');
+    out.push(b'"');
     let mut plain = 0;
     for (i, b) in s.bytes().enumerate() {
-        let esc = match b {
-            b'"' => "\\\"",
-            b'\\' => "\\\\",
-            b'\n' => "\\n",
-            b'\r' => "\\r",
-            b'\t' => "\\t",
-            0x08 => "\\b",
-            0x0c => "\\f",
-            0x00..=0x1f => "",
+        let esc: &[u8] = match b {
+            b'"' => b"\\\"",
+            b'\\' => b"\\\\",
+            b'\n' => b"\\n",
+            b'\r' => b"\\r",
+            b'\t' => b"\\t",
+            0x08 => b"\\b",
+            0x0c => b"\\f",
+            0x00..=0x1f => b"",
             _ => continue,
         };
-        out.push_str(s.get(plain..i).unwrap_or(""));
+        out.extend_from_slice(s.as_bytes().get(plain..i).unwrap_or(&[]));
         plain = i + 1;
         if esc.is_empty() {
-            out.push_str("\\u00");
-            out.push(char::from(HEX[usize::from(b >> 4)]));
-            out.push(char::from(HEX[usize::from(b & 0xf)]));
+            out.extend_from_slice(b"\\u00");
+            out.push(HEX[usize::from(b >> 4)]);
+            out.push(HEX[usize::from(b & 0xf)]);
         } else {
-            out.push_str(esc);
+            out.extend_from_slice(esc);
         }
     }
-    out.push_str(s.get(plain..).unwrap_or(""));
-    out.push('"');
+    out.extend_from_slice(s.as_bytes().get(plain..).unwrap_or(&[]));
+    out.push(b'"');
 }
 
 fn now() -> u64 {
@@ -313,9 +320,13 @@ mod tests {
         ];
         inputs.extend((0u8..0x80).map(|b| format!("x{}y", char::from(b))));
         for s in &inputs {
-            let mut out = String::new();
+            let mut out = Vec::new();
             push_json_string(&mut out, s);
-            assert_eq!(out, Json::from(s.as_str()).to_string(), "{s:?}");
+            assert_eq!(
+                String::from_utf8(out).unwrap(),
+                Json::from(s.as_str()).to_string(),
+                "{s:?}"
+            );
         }
     }
 
