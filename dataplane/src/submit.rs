@@ -290,28 +290,21 @@ pub fn hand_over(
     answers: &mut Vec<Reply>,
 ) -> HandedOver {
     let mut done = HandedOver::default();
-    if !jobs
-        .iter()
-        .any(|j| matches!(j.kind, JobKind::Submit { .. }))
-    {
-        return done;
-    }
     // In place: the vector keeps its capacity from round to round (taking it and letting
     // it drop made every round grow a fresh one, whose pages the allocator had given back).
     for job in jobs.extract_if(.., |j| matches!(j.kind, JobKind::Submit { .. })) {
-        let JobKind::Submit { plan, buf, body } = job.kind else {
-            continue;
-        };
-        match sub.submit(job.conn, plan, buf, body) {
-            Ok(()) => done.taken += 1,
-            Err(response) => {
-                if response.status == 503 {
-                    done.overloaded += 1;
+        if let JobKind::Submit { plan, buf, body } = job.kind {
+            match sub.submit(job.conn, plan, buf, body) {
+                Ok(()) => done.taken += 1,
+                Err(response) => {
+                    if response.status == 503 {
+                        done.overloaded += 1;
+                    }
+                    answers.push(Reply {
+                        conn: job.conn,
+                        response,
+                    });
                 }
-                answers.push(Reply {
-                    conn: job.conn,
-                    response,
-                });
             }
         }
     }
@@ -361,6 +354,88 @@ mod tests {
         let r = rules();
         let (pdu, at) = Pdu::decode_located(bytes, &r.limits).unwrap();
         r.plan("+358401111111", Version::V1_2, &pdu, at, 1_000)
+    }
+
+    /// A submitter that takes submits from odd slots and refuses even ones with 503.
+    struct OddOnly(Vec<u32>);
+
+    impl Submitter for OddOnly {
+        fn submit(
+            &mut self,
+            conn: ConnId,
+            _plan: Box<SubmitPlan>,
+            _buf: Vec<u8>,
+            _body: Range<usize>,
+        ) -> Result<(), Response> {
+            if conn.slot % 2 == 1 {
+                self.0.push(conn.slot);
+                Ok(())
+            } else {
+                Err(Response::empty(503))
+            }
+        }
+        fn completed(&mut self, _out: &mut Vec<Reply>) -> usize {
+            0
+        }
+        fn has_completed(&self) -> bool {
+            false
+        }
+        fn in_flight(&self) -> usize {
+            self.0.len()
+        }
+    }
+
+    /// Submits go to the submitter (its refusals to the answers), every other job stays in
+    /// its order, and the jobs vector keeps its capacity.
+    #[test]
+    fn hand_over_takes_the_submits_and_keeps_the_rest_in_place() {
+        let bytes = send_req(&["+358401234567/TYPE=PLMN"], |_| {});
+        let planned = plan(&bytes).unwrap();
+        let conn = |slot| ConnId {
+            core: 0,
+            slot,
+            generation: 1,
+        };
+        let mut jobs: Vec<Job> = (0..8u32)
+            .map(|slot| Job {
+                conn: conn(slot),
+                kind: if slot % 3 == 0 {
+                    JobKind::Post {
+                        msisdn: "+358401111111".into(),
+                        message_type: MessageType::NOTIFYRESP_IND,
+                        version: Version::V1_2,
+                        buf: Vec::new(),
+                        body: 0..0,
+                    }
+                } else {
+                    JobKind::Submit {
+                        plan: Box::new(planned.clone()),
+                        buf: bytes.clone(),
+                        body: 0..bytes.len(),
+                    }
+                },
+            })
+            .collect();
+        let capacity = jobs.capacity();
+        let mut sub = OddOnly(Vec::new());
+        let mut answers = Vec::new();
+        let done = hand_over(&mut sub, &mut jobs, &mut answers);
+        // Submits: slots 1, 2, 4, 5, 7; the odd ones taken, the even ones refused.
+        assert_eq!(sub.0, [1, 5, 7]);
+        assert_eq!((done.taken, done.overloaded), (3, 2));
+        let refused: Vec<(u32, u16)> = answers
+            .iter()
+            .map(|r| (r.conn.slot, r.response.status))
+            .collect();
+        assert_eq!(refused, [(2, 503), (4, 503)]);
+        let left: Vec<u32> = jobs.iter().map(|j| j.conn.slot).collect();
+        assert_eq!(left, [0, 3, 6]);
+        assert!(jobs.iter().all(|j| matches!(j.kind, JobKind::Post { .. })));
+        assert_eq!(jobs.capacity(), capacity);
+        // Nothing to hand over: nothing changes.
+        let again = hand_over(&mut sub, &mut jobs, &mut answers);
+        assert_eq!((again.taken, again.overloaded), (0, 0));
+        assert_eq!(jobs.len(), 3);
     }
 
     #[test]
