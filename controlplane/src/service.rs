@@ -116,6 +116,11 @@ struct Msg {
 // The index holds one per stored message: 128 octets is one of the allocator's size classes.
 const _: () = assert!(size_of::<Msg>() <= 128);
 
+/// A PDU offset as [`Msg`] keeps it (a record's metadata is far below 4 GiB).
+fn pdu_offset(at: usize) -> u32 {
+    u32::try_from(at).unwrap_or(u32::MAX)
+}
+
 impl Msg {
     fn new(rec: MessageRecord, loc: Location, pdu_at: usize) -> Msg {
         let rcpts = rec
@@ -133,7 +138,7 @@ impl Msg {
         Msg {
             rec,
             loc,
-            pdu_at: u32::try_from(pdu_at).unwrap_or(u32::MAX),
+            pdu_at: pdu_offset(pdu_at),
             rcpts,
             summary: None,
         }
@@ -363,7 +368,7 @@ impl Service {
                             // Relocated by compaction: same message, new place, states kept.
                             Some(m) => {
                                 m.loc = r.location;
-                                m.pdu_at = u32::try_from(pdu_at).unwrap_or(u32::MAX);
+                                m.pdu_at = pdu_offset(pdu_at);
                             }
                             None => {
                                 self.msgs
