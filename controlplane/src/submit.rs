@@ -134,10 +134,10 @@ pub(crate) enum Notice {
 /// (boxed 170-octet values, foldhash, mimalloc, huge pages allowed), filled on this project's
 /// 2-vCPU VM, took 258 ms for the insert that doubled it at 917 504 entries and 547 ms at
 /// 1 835 008; 16 384 slots (0.3 s at 54 000 submits/s) ran full once at 512 connections
-/// (1 294 answers 503 in the 5 s round in which the stored messages passed 917 504). With the
-/// 12-octet [`Id`] keys (hashed without following a pointer) and huge pages off, the same
-/// program's doubling inserts took 10 ms at 917 504 and 19 ms at 1 835 008 (76 and 165 ms
-/// with `Arc<str>` keys in the same run). While the ring has room the core goes on taking
+/// (1 294 answers 503 in the 5 s round in which the stored messages passed 917 504). Since
+/// the keys are 12-octet [`Id`]s: a program of the same shape (boxed 128-octet values, huge
+/// pages off) took 10 ms for the doubling insert at 917 504 and 19 ms at 1 835 008, against
+/// 76 and 165 ms with `Arc<str>` keys in the same run. While the ring has room the core goes on taking
 /// submits; when it is full they are answered 503. 65 536 hold 1.2 s, at 192 octets a slot
 /// (12 MiB per core once the ring has gone round): a margin for a busy machine too.
 const NOTICE_SLOTS: usize = 65_536;
