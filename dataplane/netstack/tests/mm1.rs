@@ -1316,13 +1316,20 @@ fn a_retransmitted_syn_is_answered_by_its_own_socket() {
     );
 }
 
-#[test]
-fn connection_churn_leaves_no_socket_behind() {
+/// [`config`] for many connections at once: the listening pool and the connection limit
+/// given, 4 KiB socket buffers each.
+fn many_connections(listen_backlog: usize, max_connections: usize) -> StackConfig {
     let mut cfg = config();
-    cfg.listen_backlog = 8;
-    cfg.max_connections = 128;
+    cfg.listen_backlog = listen_backlog;
+    cfg.max_connections = max_connections;
     cfg.rx_buffer_bytes = 4096;
     cfg.tx_buffer_bytes = 4096;
+    cfg
+}
+
+#[test]
+fn connection_churn_leaves_no_socket_behind() {
+    let cfg = many_connections(8, 128);
     let mut net = Net::with_ring(cfg, 256);
     for wave in 0..4 {
         // 60 connections, each one request that asks the server to close; half of the
@@ -1364,11 +1371,7 @@ fn connection_churn_leaves_no_socket_behind() {
 
 #[test]
 fn five_hundred_connections_are_served_at_once() {
-    let mut cfg = config();
-    cfg.listen_backlog = 64;
-    cfg.max_connections = 600;
-    cfg.rx_buffer_bytes = 4096;
-    cfg.tx_buffer_bytes = 4096;
+    let cfg = many_connections(64, 600);
     // A ring with room for every request (a full one answers 503).
     let mut net = Net::with_ring(cfg, 1024);
     let n = 500;
