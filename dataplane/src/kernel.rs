@@ -227,6 +227,9 @@ struct Conn {
     peer_closed: bool,
     /// Close once the queue is written.
     closing: bool,
+    /// The last read stopped at the buffer limit (backpressure) with data possibly left in
+    /// the socket, which raises no new edge: read again once the request is answered.
+    read_held: bool,
     writable: bool,
     /// When the oldest queued output was queued (ms), for a write timeout.
     out_since: Option<u64>,
@@ -343,6 +346,7 @@ impl Core {
                             keep_alive: true,
                             peer_closed: false,
                             closing: false,
+                            read_held: false,
                             writable: false,
                             out_since: None,
                         });
@@ -390,9 +394,11 @@ impl Core {
             return;
         };
         let mut failed = false;
+        c.read_held = false;
         loop {
             // Backpressure: while a request is in flight, buffer at most one more request.
             if c.http.buffered() >= max_buffer {
+                c.read_held = true;
                 break;
             }
             let room = c.http.room();
@@ -598,8 +604,18 @@ impl Core {
             }
         }
         if answered {
-            // Pipelined requests, or reads held back while the request was in flight.
-            self.on_readable(slot);
+            // Reads held back while the request was in flight; else pipelined requests
+            // already buffered (every read before took what the socket had: its next octets
+            // raise a new edge), without a `recv` that would only say `EAGAIN`.
+            if self
+                .conns
+                .get(slot)
+                .is_some_and(|c| c.as_ref().is_some_and(|c| c.read_held))
+            {
+                self.on_readable(slot);
+            } else {
+                self.process(slot);
+            }
         }
     }
 
