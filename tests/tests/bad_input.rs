@@ -1108,3 +1108,45 @@ fn many_pipelined_submits_are_all_answered_in_order() {
     writer.join().unwrap().unwrap();
     f.finish();
 }
+
+/// Pipelined submits that add up to more than a connection buffers while a request is in
+/// flight: the server holds its reads back, and reads the rest once it has answered.
+#[test]
+fn pipelined_submits_beyond_the_read_buffer_are_all_answered_in_order() {
+    let mut f = Fixture::new(Config::new().set("mm1", "max_message_bytes", "65536"));
+    let mut c = f.conn();
+    let mut w = Vec::new();
+    let n = 16;
+    for i in 0..n {
+        let req = mm1::send_req(
+            &format!("T-big{i}"),
+            &[B],
+            "big",
+            false,
+            mm1::sample_parts("a bigger message", 40_000, i),
+        );
+        w.extend_from_slice(&request_bytes(
+            "POST",
+            "/mms",
+            &[("Content-Type", MMS_CONTENT_TYPE), ("X-MSISDN", A)],
+            Some(&mm1::encode(&req)),
+        ));
+    }
+    assert!(
+        w.len() > 6 * 65536,
+        "more than the server buffers: {}",
+        w.len()
+    );
+    let mut s = c.stream().try_clone().unwrap();
+    let writer = std::thread::spawn(move || s.write_all(&w));
+    for i in 0..n {
+        let conf = send_conf(&c.read_response().unwrap());
+        assert_eq!(conf.transaction_id(), Some(format!("T-big{i}").as_bytes()));
+        assert_eq!(conf.response_status(), Some(ResponseStatus::OK));
+        f.good += 1;
+        f.good_ids
+            .push(mm1::text_of(&conf, field::MESSAGE_ID).unwrap());
+    }
+    writer.join().unwrap().unwrap();
+    f.finish();
+}
