@@ -263,8 +263,8 @@ fn run(
             last_tick = now;
             svc.tick(now);
         }
-        for req in svc.pushes.drain(..) {
-            pusher.send(req);
+        if !svc.pushes.is_empty() {
+            pusher.send_all(svc.pushes.drain(..));
         }
         for f in std::mem::take(&mut svc.fetches) {
             if fetcher.is_ok() {
