@@ -1714,11 +1714,17 @@ impl Writer {
                     }
                 }
                 self.set_used(self.active_id, self.write_at);
-                self.rolled
-                    .push((self.active_id, self.active_synced, self.write_at));
+                if self.direct.is_none() {
+                    // Buffered mode: the segment's ranges leave the page cache once synced
+                    // (`account_synced`). Direct writes never enter it.
+                    self.rolled
+                        .push((self.active_id, self.active_synced, self.write_at));
+                }
                 match self.active_file.try_clone() {
                     Ok(f) => {
-                        if let Ok(keep) = f.try_clone() {
+                        if self.direct.is_none()
+                            && let Ok(keep) = f.try_clone()
+                        {
                             self.cached_files.insert(self.active_id, keep);
                         }
                         to_sync.push(f)
@@ -2261,6 +2267,42 @@ mod tests {
         // Every batch was one write (the test waits for each), so each started on a block.
         assert!(firsts.iter().all(|f| f % BLOCK == 0), "{firsts:?}");
         assert!(firsts.windows(2).all(|w| w[1] > w[0]));
+        s.close();
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// Descriptors the process holds open on files of `dir`.
+    fn open_files_in(dir: &Path) -> usize {
+        std::fs::read_dir("/proc/self/fd")
+            .unwrap()
+            .filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
+            .filter(|target| target.starts_with(dir))
+            .count()
+    }
+
+    /// Direct writes never enter the page cache: a rolled segment leaves nothing to account,
+    /// and no descriptor is kept for it (buffered mode keeps one per segment with ranges in
+    /// the window, to drop them from the page cache).
+    #[test]
+    fn direct_mode_keeps_no_descriptor_per_rolled_segment() {
+        let dir = tmpdir("rolled-fds", IoMode::Direct);
+        let (s, _, rx) = open_with(&dir, IoMode::Direct, |c| {
+            c.segment_bytes = 64 * 1024;
+            c.prepare_segments = false;
+        });
+        for i in 0..200u64 {
+            s.append(1, vec![i as u8; 5000].into(), i).unwrap();
+            if i % 10 == 9 {
+                wait(&rx, 10);
+            }
+        }
+        assert!(s.segments().len() > 12, "rolled: {}", s.segments().len());
+        let open = open_files_in(&dir);
+        // The active segment's two descriptors (buffered and O_DIRECT).
+        assert!(
+            open <= 2,
+            "{open} descriptors open in the store after the rolls"
+        );
         s.close();
         let _ = std::fs::remove_dir_all(&dir);
     }
