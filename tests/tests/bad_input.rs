@@ -1080,32 +1080,49 @@ fn a_spoofed_from_is_replaced_by_the_msisdn() {
     f.finish();
 }
 
-#[test]
-fn many_pipelined_submits_are_all_answered_in_order() {
-    let mut f = Fixture::new(Config::new());
+/// Write the submits `reqs` (transaction id, m-send-req) pipelined on one connection, from
+/// another thread (the server may hold back reading until it has answered), and check that
+/// each gets m-send-conf Ok, in order; the octets written are at least `min_octets`.
+fn pipelined_submits_are_answered_in_order(
+    f: &mut Fixture,
+    reqs: &[(String, Pdu<'static>)],
+    min_octets: usize,
+) {
     let mut c = f.conn();
     let mut w = Vec::new();
-    let n = 60;
-    for i in 0..n {
+    for (_, req) in reqs {
         w.extend_from_slice(&request_bytes(
             "POST",
             "/mms",
             &[("Content-Type", MMS_CONTENT_TYPE), ("X-MSISDN", A)],
-            Some(&mm1::encode(&good_req(&format!("T-pp{i}")))),
+            Some(&mm1::encode(req)),
         ));
     }
-    // Written from another thread: the server may hold back reading until it has answered.
+    assert!(w.len() >= min_octets, "{} octets written", w.len());
     let mut s = c.stream().try_clone().unwrap();
     let writer = std::thread::spawn(move || s.write_all(&w));
-    for i in 0..n {
+    for (tid, _) in reqs {
         let conf = send_conf(&c.read_response().unwrap());
-        assert_eq!(conf.transaction_id(), Some(format!("T-pp{i}").as_bytes()));
+        assert_eq!(conf.transaction_id(), Some(tid.as_bytes()));
         assert_eq!(conf.response_status(), Some(ResponseStatus::OK));
         f.good += 1;
         f.good_ids
             .push(mm1::text_of(&conf, field::MESSAGE_ID).unwrap());
     }
     writer.join().unwrap().unwrap();
+}
+
+#[test]
+fn many_pipelined_submits_are_all_answered_in_order() {
+    let mut f = Fixture::new(Config::new());
+    let reqs: Vec<(String, Pdu<'static>)> = (0..60)
+        .map(|i| {
+            let tid = format!("T-pp{i}");
+            let req = good_req(&tid);
+            (tid, req)
+        })
+        .collect();
+    pipelined_submits_are_answered_in_order(&mut f, &reqs, 0);
     f.finish();
 }
 
@@ -1114,39 +1131,15 @@ fn many_pipelined_submits_are_all_answered_in_order() {
 #[test]
 fn pipelined_submits_beyond_the_read_buffer_are_all_answered_in_order() {
     let mut f = Fixture::new(Config::new().set("mm1", "max_message_bytes", "65536"));
-    let mut c = f.conn();
-    let mut w = Vec::new();
-    let n = 16;
-    for i in 0..n {
-        let req = mm1::send_req(
-            &format!("T-big{i}"),
-            &[B],
-            "big",
-            false,
-            mm1::sample_parts("a bigger message", 40_000, i),
-        );
-        w.extend_from_slice(&request_bytes(
-            "POST",
-            "/mms",
-            &[("Content-Type", MMS_CONTENT_TYPE), ("X-MSISDN", A)],
-            Some(&mm1::encode(&req)),
-        ));
-    }
-    assert!(
-        w.len() > 6 * 65536,
-        "more than the server buffers: {}",
-        w.len()
-    );
-    let mut s = c.stream().try_clone().unwrap();
-    let writer = std::thread::spawn(move || s.write_all(&w));
-    for i in 0..n {
-        let conf = send_conf(&c.read_response().unwrap());
-        assert_eq!(conf.transaction_id(), Some(format!("T-big{i}").as_bytes()));
-        assert_eq!(conf.response_status(), Some(ResponseStatus::OK));
-        f.good += 1;
-        f.good_ids
-            .push(mm1::text_of(&conf, field::MESSAGE_ID).unwrap());
-    }
-    writer.join().unwrap().unwrap();
+    let reqs: Vec<(String, Pdu<'static>)> = (0..16u64)
+        .map(|i| {
+            let tid = format!("T-big{i}");
+            let parts = mm1::sample_parts("a bigger message", 40_000, i);
+            let req = mm1::send_req(&tid, &[B], "big", false, parts);
+            (tid, req)
+        })
+        .collect();
+    // More than the server buffers (its request limit and a read) while one is in flight.
+    pipelined_submits_are_answered_in_order(&mut f, &reqs, 6 * 65536);
     f.finish();
 }
