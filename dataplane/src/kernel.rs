@@ -33,6 +33,8 @@ pub const READ_CHUNK: usize = 16 * 1024;
 /// doubling, which copies what it holds), so a request that fits the first chunk is never
 /// moved.
 const MIN_READ: usize = 2048;
+/// Readiness events handled between two hand-overs of a round's submits to the store.
+const SLICE_EVENTS: usize = 32;
 
 /// Settings of one reactor.
 #[derive(Clone, Debug)]
@@ -274,7 +276,13 @@ impl Core {
                 eprintln!("mmsc: dataplane core {}: poll failed: {e}", self.cfg.core);
                 break;
             }
-            for ev in events.iter() {
+            for (i, ev) in events.iter().enumerate() {
+                if i > 0 && i % SLICE_EVENTS == 0 {
+                    // A long round: what it has planned goes to the store now, and answers
+                    // the store has finished go out, rather than after the last event.
+                    self.push_jobs();
+                    self.drain_replies();
+                }
                 match ev.token() {
                     LISTENER => self.accept(),
                     WAKER => {}
