@@ -104,13 +104,8 @@ impl Pusher {
         Ok(Pusher { queue, threads })
     }
 
-    /// Queue a push.
-    pub fn send(&self, req: PushRequest) -> bool {
-        self.send_all(std::iter::once(req)) == 1
-    }
-
-    /// Queue pushes, waking one worker for them (more where there is more than one batch);
-    /// how many were queued (none once stopping).
+    /// Queue pushes, waking one worker for them (all of them where requests were already
+    /// waiting); how many were queued (none once stopping).
     pub fn send_all(&self, reqs: impl IntoIterator<Item = PushRequest>) -> usize {
         let (n, queued) = {
             let mut q = self.queue.lock();
@@ -121,12 +116,11 @@ impl Pusher {
             q.requests.extend(reqs);
             (q.requests.len() - before, q.requests.len())
         };
-        if n > 0 {
+        if queued > n {
+            // A backlog: the other workers may help.
+            self.queue.ready.notify_all();
+        } else if n > 0 {
             self.queue.ready.notify_one();
-            if queued > n {
-                // A backlog: the other workers may help.
-                self.queue.ready.notify_all();
-            }
         }
         n
     }
