@@ -280,8 +280,7 @@ impl Core {
                 if i > 0 && i % SLICE_EVENTS == 0 {
                     // A long round: what it has planned goes to the store now, and answers
                     // the store has finished go out, rather than after the last event.
-                    self.push_jobs();
-                    self.drain_replies();
+                    self.exchange();
                 }
                 match ev.token() {
                     LISTENER => self.accept(),
@@ -299,10 +298,7 @@ impl Core {
                     }
                 }
             }
-            // Jobs first: the store can start on this round's submits while the answers of
-            // its previous group commit are written here.
-            self.push_jobs();
-            self.drain_replies();
+            self.exchange();
             self.push_jobs();
             let now = self.now();
             if now >= last_sweep + 250 {
@@ -310,6 +306,13 @@ impl Core {
                 self.sweep(now);
             }
         }
+    }
+
+    /// Jobs first: the store can start on the submits planned so far while the answers of
+    /// its previous group commit are written here.
+    fn exchange(&mut self) {
+        self.push_jobs();
+        self.drain_replies();
     }
 
     fn accept(&mut self) {
