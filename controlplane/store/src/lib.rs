@@ -1714,17 +1714,16 @@ impl Writer {
                     }
                 }
                 self.set_used(self.active_id, self.write_at);
-                if self.direct.is_none() {
-                    // Buffered mode: the segment's ranges leave the page cache once synced
-                    // (`account_synced`). Direct writes never enter it.
+                // Buffered mode: the segment's ranges leave the page cache once synced
+                // (`account_synced`). Direct writes never enter it.
+                let buffered = self.direct.is_none();
+                if buffered {
                     self.rolled
                         .push((self.active_id, self.active_synced, self.write_at));
                 }
                 match self.active_file.try_clone() {
                     Ok(f) => {
-                        if self.direct.is_none()
-                            && let Ok(keep) = f.try_clone()
-                        {
+                        if buffered && let Ok(keep) = f.try_clone() {
                             self.cached_files.insert(self.active_id, keep);
                         }
                         to_sync.push(f)
